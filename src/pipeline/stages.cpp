@@ -1,0 +1,2 @@
+// Pipeline stages (inspect, eval) live here.
+namespace mpq {}
