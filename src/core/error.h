@@ -34,17 +34,18 @@ std::string concat(const Args&... args) {
 
 }  // namespace mpq
 
-// Example: MPQ_CHECK(rank == 4, path, ": node '", name, "': expected a 4-D input, found ", rank, "-D");
-#define MPQ_CHECK(cond, ...)                                          \
-  do {                                                                \
+// Example: MPQ_CHECK(rank == 4, path, ": node '", name, "': expected a 4-D input, found ", rank,
+// "-D");
+#define MPQ_CHECK(cond, ...)                                                         \
+  do {                                                                               \
     if (!(cond)) ::mpq::internal::throw_error(::mpq::internal::concat(__VA_ARGS__)); \
   } while (0)
 
 #define MPQ_FAIL(...) ::mpq::internal::throw_error(::mpq::internal::concat(__VA_ARGS__))
 
-#define MPQ_ASSERT(cond, ...)                                                            \
-  do {                                                                                   \
-    if (!(cond))                                                                         \
-      ::mpq::internal::throw_internal(__FILE__, __LINE__, #cond,                         \
+#define MPQ_ASSERT(cond, ...)                                                      \
+  do {                                                                             \
+    if (!(cond))                                                                   \
+      ::mpq::internal::throw_internal(__FILE__, __LINE__, #cond,                   \
                                       ::mpq::internal::concat("", ##__VA_ARGS__)); \
   } while (0)

@@ -117,8 +117,8 @@ std::map<std::string, at::Tensor> Executor::run(const std::map<std::string, at::
   for (const auto& [name, tensor] : inputs) {
     size_t index = 0;
     while (index < graph_.inputs.size() && graph_.inputs[index].name != name) ++index;
-    MPQ_CHECK(index < graph_.inputs.size(), graph_.source, ": the model has no input named '",
-              name, "'");
+    MPQ_CHECK(index < graph_.inputs.size(), graph_.source, ": the model has no input named '", name,
+              "'");
     check_input(index, tensor);
     values[size_t(input_ids_[index])] = tensor;
   }
@@ -141,7 +141,8 @@ std::vector<at::Tensor> Executor::execute(std::vector<at::Tensor> values,
   std::set<int64_t> kept(keep.begin(), keep.end());
   for (const auto& [vid, tensor] : weights_) {
     auto hook = weight_hooks_.find(vid);
-    values[size_t(vid)] = hook == weight_hooks_.end() ? *tensor : hook->second(names_[vid], *tensor);
+    values[size_t(vid)] =
+        hook == weight_hooks_.end() ? *tensor : hook->second(names_[vid], *tensor);
   }
   for (int64_t vid : input_ids_) {
     auto hook = value_hooks_.find(vid);
@@ -166,8 +167,8 @@ std::vector<at::Tensor> Executor::execute(std::vector<at::Tensor> values,
       MPQ_ASSERT(o < outs.size() && outs[o].defined(), graph_.where(*step.node),
                  ": kernel produced no output ", o);
       auto hook = value_hooks_.find(v);
-      values[size_t(v)] = hook == value_hooks_.end() ? std::move(outs[o])
-                                                    : hook->second(names_[v], outs[o]);
+      values[size_t(v)] =
+          hook == value_hooks_.end() ? std::move(outs[o]) : hook->second(names_[v], outs[o]);
     }
     for (int64_t v : step.release)
       if (!kept.count(v)) values[size_t(v)].reset();

@@ -6,15 +6,24 @@ namespace mpq {
 namespace {
 const char* type_name(AttrType t) {
   switch (t) {
-    case AttrType::kFloat: return "float";
-    case AttrType::kInt: return "int";
-    case AttrType::kString: return "string";
-    case AttrType::kTensor: return "tensor";
-    case AttrType::kGraph: return "graph";
-    case AttrType::kFloats: return "floats";
-    case AttrType::kInts: return "ints";
-    case AttrType::kStrings: return "strings";
-    default: return "undefined";
+    case AttrType::kFloat:
+      return "float";
+    case AttrType::kInt:
+      return "int";
+    case AttrType::kString:
+      return "string";
+    case AttrType::kTensor:
+      return "tensor";
+    case AttrType::kGraph:
+      return "graph";
+    case AttrType::kFloats:
+      return "floats";
+    case AttrType::kInts:
+      return "ints";
+    case AttrType::kStrings:
+      return "strings";
+    default:
+      return "undefined";
   }
 }
 }  // namespace
@@ -39,8 +48,8 @@ std::vector<double> OpContext::input_doubles(int64_t i) const {
 const Attribute& OpContext::attr(const std::string& name, AttrType type) const {
   auto it = node_.attrs.find(name);
   check(it != node_.attrs.end(), "attribute '", name, "' is required but missing");
-  check(it->second.type == type, "attribute '", name, "': expected ", type_name(type),
-        ", found ", type_name(it->second.type));
+  check(it->second.type == type, "attribute '", name, "': expected ", type_name(type), ", found ",
+        type_name(it->second.type));
   return it->second;
 }
 

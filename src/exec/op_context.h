@@ -45,7 +45,8 @@ class OpContext {
   // "model.onnx: node 'conv1' (Conv)" for messages.
   std::string where() const { return graph_.where(node_); }
 
-  // Throws mpq::Error prefixed with where(). Example: ctx.check(x.dim() == 4, "expected 4-D input");
+  // Throws mpq::Error prefixed with where(). Example: ctx.check(x.dim() == 4, "expected 4-D
+  // input");
   template <typename... Args>
   void check(bool cond, const Args&... args) const {
     if (!cond) internal::throw_error(internal::concat(where(), ": ", args...));

@@ -17,8 +17,8 @@ namespace mpq {
 using OpKernel = std::vector<at::Tensor> (*)(OpContext& ctx);
 
 struct OpRow {
-  std::string op;     // ONNX op type, default domain
-  int64_t since = 1;  // first opset this kernel implements
+  std::string op;        // ONNX op type, default domain
+  int64_t since = 1;     // first opset this kernel implements
   int64_t until = 1000;  // last opset (inclusive)
   OpKernel kernel = nullptr;
 };

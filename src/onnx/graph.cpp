@@ -27,8 +27,8 @@ void Graph::topological_sort() {
   for (size_t i = 0; i < nodes.size(); ++i) {
     for (const auto& out : nodes[i].outputs) {
       if (out.empty()) continue;
-      MPQ_CHECK(!produced_by.count(out) && !available.count(out), where(nodes[i]), ": value '",
-                out, "' is produced twice");
+      MPQ_CHECK(!produced_by.count(out) && !available.count(out), where(nodes[i]), ": value '", out,
+                "' is produced twice");
       produced_by[out] = i;
     }
   }

@@ -14,7 +14,17 @@
 
 namespace mpq {
 
-enum class AttrType { kUndefined, kFloat, kInt, kString, kTensor, kGraph, kFloats, kInts, kStrings };
+enum class AttrType {
+  kUndefined,
+  kFloat,
+  kInt,
+  kString,
+  kTensor,
+  kGraph,
+  kFloats,
+  kInts,
+  kStrings
+};
 
 struct Attribute {
   AttrType type = AttrType::kUndefined;
@@ -28,9 +38,9 @@ struct Attribute {
 };
 
 struct Node {
-  std::string name;     // unique after import (empty names get "<op>_<index>")
-  std::string op_type;  // "Conv"
-  std::string domain;   // "" for the default ai.onnx domain
+  std::string name;                  // unique after import (empty names get "<op>_<index>")
+  std::string op_type;               // "Conv"
+  std::string domain;                // "" for the default ai.onnx domain
   std::vector<std::string> inputs;   // "" marks an omitted optional input
   std::vector<std::string> outputs;  // "" marks an omitted optional output
   std::map<std::string, Attribute> attrs;
@@ -46,7 +56,8 @@ struct Dim {
 
 struct ValueInfo {
   std::string name;
-  int32_t elem_type = 0;       // ONNX TensorProto.DataType; 0 = not declared
+  bool is_tensor = true;  // false for sequence, map or optional types (not supported)
+  int32_t elem_type = 0;  // ONNX TensorProto.DataType; 0 = not declared
   bool has_shape = false;
   std::vector<Dim> shape;
 };
@@ -61,9 +72,9 @@ class Graph {
   std::map<std::string, int64_t> opsets;  // domain ("" = ai.onnx) -> version
   std::map<std::string, std::string> metadata;
 
-  std::vector<Node> nodes;                          // topological order
+  std::vector<Node> nodes;                         // topological order
   std::map<std::string, at::Tensor> initializers;  // weights, folded Constant outputs included
-  std::vector<ValueInfo> inputs;                    // graph inputs that are not initializers
+  std::vector<ValueInfo> inputs;                   // graph inputs that are not initializers
   std::vector<ValueInfo> outputs;
   std::vector<ValueInfo> value_infos;  // intermediate shapes the file declared (kept for export)
 

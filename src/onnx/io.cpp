@@ -1,9 +1,8 @@
 #include "onnx/io.h"
 
+#include <ATen/ATen.h>
 #include <onnx/checker.h>
 #include <onnx/onnx_pb.h>
-
-#include <ATen/ATen.h>
 
 #include <filesystem>
 #include <fstream>
@@ -23,6 +22,7 @@ constexpr int64_t kCheckerMaxOpset = 17;
 ValueInfo value_info_from_proto(const onnx::ValueInfoProto& proto) {
   ValueInfo info;
   info.name = proto.name();
+  info.is_tensor = !proto.has_type() || proto.type().has_tensor_type();
   if (proto.type().has_tensor_type()) {
     const auto& tt = proto.type().tensor_type();
     info.elem_type = tt.elem_type();
@@ -59,14 +59,25 @@ Attribute attribute_from_proto(const onnx::AttributeProto& a, const std::string&
                                const std::string& where) {
   Attribute attr;
   switch (a.type()) {
-    case onnx::AttributeProto::FLOAT: attr.type = AttrType::kFloat; attr.f = a.f(); break;
-    case onnx::AttributeProto::INT: attr.type = AttrType::kInt; attr.i = a.i(); break;
-    case onnx::AttributeProto::STRING: attr.type = AttrType::kString; attr.s = a.s(); break;
+    case onnx::AttributeProto::FLOAT:
+      attr.type = AttrType::kFloat;
+      attr.f = a.f();
+      break;
+    case onnx::AttributeProto::INT:
+      attr.type = AttrType::kInt;
+      attr.i = a.i();
+      break;
+    case onnx::AttributeProto::STRING:
+      attr.type = AttrType::kString;
+      attr.s = a.s();
+      break;
     case onnx::AttributeProto::TENSOR:
       attr.type = AttrType::kTensor;
       attr.t = internal::tensor_from_proto(a.t(), base_dir, where);
       break;
-    case onnx::AttributeProto::GRAPH: attr.type = AttrType::kGraph; break;
+    case onnx::AttributeProto::GRAPH:
+      attr.type = AttrType::kGraph;
+      break;
     case onnx::AttributeProto::FLOATS:
       attr.type = AttrType::kFloats;
       attr.floats.assign(a.floats().begin(), a.floats().end());
@@ -87,13 +98,21 @@ Attribute attribute_from_proto(const onnx::AttributeProto& a, const std::string&
   return attr;
 }
 
-void attribute_to_proto(const std::string& name, const Attribute& attr,
-                        onnx::AttributeProto* a) {
+void attribute_to_proto(const std::string& name, const Attribute& attr, onnx::AttributeProto* a) {
   a->set_name(name);
   switch (attr.type) {
-    case AttrType::kFloat: a->set_type(onnx::AttributeProto::FLOAT); a->set_f(float(attr.f)); break;
-    case AttrType::kInt: a->set_type(onnx::AttributeProto::INT); a->set_i(attr.i); break;
-    case AttrType::kString: a->set_type(onnx::AttributeProto::STRING); a->set_s(attr.s); break;
+    case AttrType::kFloat:
+      a->set_type(onnx::AttributeProto::FLOAT);
+      a->set_f(float(attr.f));
+      break;
+    case AttrType::kInt:
+      a->set_type(onnx::AttributeProto::INT);
+      a->set_i(attr.i);
+      break;
+    case AttrType::kString:
+      a->set_type(onnx::AttributeProto::STRING);
+      a->set_s(attr.s);
+      break;
     case AttrType::kTensor:
       a->set_type(onnx::AttributeProto::TENSOR);
       internal::tensor_to_proto(attr.t, "", a->mutable_t());
@@ -110,7 +129,8 @@ void attribute_to_proto(const std::string& name, const Attribute& attr,
       a->set_type(onnx::AttributeProto::STRINGS);
       for (const auto& v : attr.strings) a->add_strings(v);
       break;
-    default: MPQ_FAIL("attribute '", name, "' cannot be exported (graph or unknown type)");
+    default:
+      MPQ_FAIL("attribute '", name, "' cannot be exported (graph or unknown type)");
   }
 }
 
@@ -163,8 +183,7 @@ Graph import_onnx_bytes(const std::string& bytes, const std::string& base_dir,
 
   const auto& graph = model.graph();
   g.name = graph.name();
-  MPQ_CHECK(graph.sparse_initializer_size() == 0, label,
-            ": sparse initializers are not supported");
+  MPQ_CHECK(graph.sparse_initializer_size() == 0, label, ": sparse initializers are not supported");
   for (const auto& init : graph.initializer()) {
     MPQ_CHECK(!init.name().empty(), label, ": an initializer has no name");
     g.initializers[init.name()] = internal::tensor_from_proto(init, base_dir, label);

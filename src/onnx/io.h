@@ -1,5 +1,5 @@
 // Import and export of ONNX files. Import accepts weights as initializers, as Constant nodes or
-// in external data files, opsets 7-18 of the default domain, and sorts nodes topologically.
+// in external data files, opsets 7-21 of the default domain, and sorts nodes topologically.
 // Export writes a Graph back as a valid ONNX model (it passes the ONNX checker for opsets the
 // installed checker knows), through a temporary file and a rename.
 #pragma once
@@ -31,6 +31,6 @@ std::string export_onnx_bytes(const Graph& graph, const ExportOptions& options =
 
 // The lowest and highest default-domain opsets mpq imports.
 inline constexpr int64_t kMinOpset = 7;
-inline constexpr int64_t kMaxOpset = 18;
+inline constexpr int64_t kMaxOpset = 21;
 
 }  // namespace mpq

@@ -13,16 +13,26 @@ namespace mpq {
 
 at::ScalarType scalar_type_from_onnx(int32_t elem_type, const std::string& where) {
   switch (elem_type) {
-    case kOnnxFloat: return at::kFloat;
-    case kOnnxUint8: return at::kByte;
-    case kOnnxInt8: return at::kChar;
-    case kOnnxInt16: return at::kShort;
-    case kOnnxInt32: return at::kInt;
-    case kOnnxInt64: return at::kLong;
-    case kOnnxBool: return at::kBool;
-    case kOnnxFloat16: return at::kHalf;
-    case kOnnxDouble: return at::kDouble;
-    case kOnnxBfloat16: return at::kBFloat16;
+    case kOnnxFloat:
+      return at::kFloat;
+    case kOnnxUint8:
+      return at::kByte;
+    case kOnnxInt8:
+      return at::kChar;
+    case kOnnxInt16:
+      return at::kShort;
+    case kOnnxInt32:
+      return at::kInt;
+    case kOnnxInt64:
+      return at::kLong;
+    case kOnnxBool:
+      return at::kBool;
+    case kOnnxFloat16:
+      return at::kHalf;
+    case kOnnxDouble:
+      return at::kDouble;
+    case kOnnxBfloat16:
+      return at::kBFloat16;
     default:
       MPQ_FAIL(where, ": element type ", onnx_type_name(elem_type),
                " is not supported (expected float, double, float16, bfloat16, int8/16/32/64, "
@@ -32,17 +42,28 @@ at::ScalarType scalar_type_from_onnx(int32_t elem_type, const std::string& where
 
 int32_t onnx_type_from_scalar(at::ScalarType type) {
   switch (type) {
-    case at::kFloat: return kOnnxFloat;
-    case at::kByte: return kOnnxUint8;
-    case at::kChar: return kOnnxInt8;
-    case at::kShort: return kOnnxInt16;
-    case at::kInt: return kOnnxInt32;
-    case at::kLong: return kOnnxInt64;
-    case at::kBool: return kOnnxBool;
-    case at::kHalf: return kOnnxFloat16;
-    case at::kDouble: return kOnnxDouble;
-    case at::kBFloat16: return kOnnxBfloat16;
-    default: MPQ_ASSERT(false, "no ONNX type for ", at::toString(type));
+    case at::kFloat:
+      return kOnnxFloat;
+    case at::kByte:
+      return kOnnxUint8;
+    case at::kChar:
+      return kOnnxInt8;
+    case at::kShort:
+      return kOnnxInt16;
+    case at::kInt:
+      return kOnnxInt32;
+    case at::kLong:
+      return kOnnxInt64;
+    case at::kBool:
+      return kOnnxBool;
+    case at::kHalf:
+      return kOnnxFloat16;
+    case at::kDouble:
+      return kOnnxDouble;
+    case at::kBFloat16:
+      return kOnnxBfloat16;
+    default:
+      MPQ_ASSERT(false, "no ONNX type for ", at::toString(type));
   }
   return kOnnxUndefined;
 }
@@ -93,8 +114,8 @@ std::string read_external(const onnx::TensorProto& proto, const std::string& bas
   int64_t size = in.tellg();
   if (length < 0) length = size - offset;
   MPQ_CHECK(offset >= 0 && offset + length <= size, where, ": tensor '", proto.name(),
-            "': external data [", offset, ", ", offset + length, ") lies outside '", path,
-            "' (", size, " bytes)");
+            "': external data [", offset, ", ", offset + length, ") lies outside '", path, "' (",
+            size, " bytes)");
   std::string bytes(size_t(length), '\0');
   in.seekg(offset);
   in.read(bytes.data(), length);
@@ -132,9 +153,15 @@ at::Tensor tensor_from_proto(const onnx::TensorProto& proto, const std::string& 
   }
   at::Tensor t;
   switch (proto.data_type()) {
-    case kOnnxFloat: t = from_field(proto.float_data(), type, shape); break;
-    case kOnnxDouble: t = from_field(proto.double_data(), type, shape); break;
-    case kOnnxInt64: t = from_field(proto.int64_data(), type, shape); break;
+    case kOnnxFloat:
+      t = from_field(proto.float_data(), type, shape);
+      break;
+    case kOnnxDouble:
+      t = from_field(proto.double_data(), type, shape);
+      break;
+    case kOnnxInt64:
+      t = from_field(proto.int64_data(), type, shape);
+      break;
     case kOnnxFloat16:
     case kOnnxBfloat16: {
       // Stored as raw 16-bit patterns in int32_data.
@@ -145,7 +172,9 @@ at::Tensor tensor_from_proto(const onnx::TensorProto& proto, const std::string& 
               .reshape(shape);
       break;
     }
-    default: t = from_field(proto.int32_data(), type, shape); break;
+    default:
+      t = from_field(proto.int32_data(), type, shape);
+      break;
   }
   MPQ_CHECK(t.numel() == numel, label, ": expected ", numel, " values, found ", t.numel());
   return t;
