@@ -1,1 +1,51 @@
-int main() { return 0; }
+// mpq: mixed-precision quantization of neural networks. main() parses the command line, runs one
+// command and maps every error to a one-line message and a non-zero exit code.
+#include <ATen/Parallel.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <thread>
+
+#include "cli/common.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/version.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"mpq: mixed-precision quantization of neural networks", "mpq"};
+  app.set_version_flag("--version", std::string("mpq ") + mpq::kVersion);
+  app.require_subcommand(1);
+  app.failure_message(CLI::FailureMessage::simple);
+  int threads = int(std::max(1u, std::thread::hardware_concurrency()));
+  bool quiet = false, verbose = false;
+  app.add_option("--threads", threads, "worker threads (default: all cores)")
+      ->check(CLI::Range(1, 1024));
+  app.add_flag("-q,--quiet", quiet, "no progress or info on stderr");
+  app.add_flag("-v,--verbose", verbose, "debug output on stderr");
+  app.parse_complete_callback([&] {
+    at::set_num_threads(threads);
+    mpq::set_log_level(quiet     ? mpq::LogLevel::kQuiet
+                       : verbose ? mpq::LogLevel::kDebug
+                                 : mpq::LogLevel::kInfo);
+  });
+  mpq::cli::add_inspect_command(app);
+  mpq::cli::add_eval_command(app);
+  mpq::cli::add_zoo_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    std::cerr << "mpq: error: " << e.what() << " (see mpq --help)" << std::endl;
+    return 2;
+  } catch (const mpq::Error& e) {
+    std::cerr << "mpq: error: " << e.what() << std::endl;
+    return 1;
+  } catch (const std::exception& e) {
+    // c10::Error messages span lines and carry a backtrace: keep the first line.
+    std::string msg = e.what();
+    msg = msg.substr(0, msg.find('\n'));
+    std::cerr << "mpq: error: " << msg << std::endl;
+    return 3;
+  }
+  return 0;
+}

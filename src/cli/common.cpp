@@ -1,0 +1,79 @@
+#include "cli/common.h"
+
+#include <iostream>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/fs.h"
+#include "pipeline/eval.h"
+
+namespace mpq::cli {
+
+void add_data_options(CLI::App& cmd, DataArgs& a, bool required) {
+  auto* data = cmd.add_option("--data", a.spec,
+                              "data set: fashion-mnist[:train|:test], an IDX folder or file, an "
+                              "image folder, .npy, .npz, .pb or a folder of .pb");
+  if (required) data->required();
+  cmd.add_option("--labels", a.labels, "labels file for --data (.npy, IDX, .pb)");
+  cmd.add_option("--limit", a.limit, "use only the first N samples")->check(CLI::PositiveNumber);
+  cmd.add_option("--mean", a.mean, "per-channel mean subtracted after scaling")->delimiter(',');
+  cmd.add_option("--std", a.std, "per-channel std dividing after the mean")->delimiter(',');
+  cmd.add_option("--scale", a.scale, "multiply raw values (default 1/255 for 8-bit data)");
+  cmd.add_option("--resize", a.resize, "resize images' shorter side to this")
+      ->check(CLI::PositiveNumber);
+  cmd.add_option("--crop", a.crop, "centre crop H,W")->delimiter(',');
+  cmd.add_option("--channels", a.channels, "image channels: 1 (grey) or 3 (RGB)")
+      ->check(CLI::IsMember({1, 3}));
+}
+
+std::unique_ptr<Dataset> open_data(const DataArgs& a, const Graph* model) {
+  DataOptions o;
+  o.spec = a.spec;
+  o.labels = a.labels;
+  o.limit = a.limit;
+  o.preprocess.mean = a.mean;
+  o.preprocess.std = a.std;
+  o.preprocess.scale = a.scale;
+  o.preprocess.resize = a.resize;
+  o.preprocess.crop = a.crop;
+  o.preprocess.channels = a.channels;
+  if (model) o.preprocess = model_preprocess(*model, o.preprocess);
+  return open_dataset(o);
+}
+
+std::vector<std::vector<int64_t>> parse_shapes(const std::string& text, const std::string& flag) {
+  std::vector<std::vector<int64_t>> shapes;
+  std::stringstream all(text);
+  std::string one;
+  while (std::getline(all, one, ';')) {
+    std::vector<int64_t> shape;
+    std::string dim;
+    for (char& c : one)
+      if (c == 'x' || c == 'X') c = ',';
+    std::stringstream dims(one);
+    while (std::getline(dims, dim, ',')) {
+      size_t used = 0;
+      int64_t v = -1;
+      try {
+        v = std::stoll(dim, &used);
+      } catch (const std::exception&) {
+      }
+      MPQ_CHECK(used == dim.size() && v > 0, flag, ": expected a shape such as 1x28x28, found '",
+                text, "'");
+      shape.push_back(v);
+    }
+    MPQ_CHECK(!shape.empty(), flag, ": expected a shape such as 1x28x28, found '", text, "'");
+    shapes.push_back(shape);
+  }
+  return shapes;
+}
+
+void emit(const std::string& text, const std::string& path) {
+  if (path.empty() || path == "-") {
+    std::cout << text << std::flush;
+  } else {
+    write_file_atomic(path, text);
+  }
+}
+
+}  // namespace mpq::cli

@@ -1,0 +1,41 @@
+// Options and helpers shared by the commands: data options, input shapes, output writing. The
+// commands hold no algorithm code; each is a thin file over the pipeline.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "data/dataset.h"
+#include "onnx/graph.h"
+
+namespace mpq::cli {
+
+// Data options: --data, --labels, --limit, --mean, --std, --scale, --resize, --crop, --channels.
+struct DataArgs {
+  std::string spec;
+  std::string labels;
+  int64_t limit = -1;
+  std::vector<double> mean, std;
+  double scale = -1;
+  int64_t resize = 0;
+  std::vector<int64_t> crop;
+  int64_t channels = 0;
+};
+void add_data_options(CLI::App& cmd, DataArgs& args, bool required);
+// Opens the data set, with the model's own preprocessing (metadata) where flags leave it unset.
+std::unique_ptr<Dataset> open_data(const DataArgs& args, const Graph* model);
+
+// Parses "1x28x28" or "1,28,28" (several inputs separated by ';').
+std::vector<std::vector<int64_t>> parse_shapes(const std::string& text, const std::string& flag);
+
+// Writes `text` to stdout, or atomically to `path` when it is not empty.
+void emit(const std::string& text, const std::string& path);
+
+// Command registration, one per file (cli/cmd_*.cpp).
+void add_inspect_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
+void add_zoo_command(CLI::App& app);
+
+}  // namespace mpq::cli

@@ -1,2 +1,0 @@
-// Pipeline stages (inspect, eval) live here.
-namespace mpq {}
