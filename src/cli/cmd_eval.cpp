@@ -2,7 +2,6 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/common.h"
-#include "core/log.h"
 #include "onnx/io.h"
 #include "pipeline/eval.h"
 
@@ -30,7 +29,6 @@ void add_eval_command(CLI::App& app) {
     Graph ref;
     if (!args->ref.empty()) ref = import_onnx(args->ref);
     auto data = open_data(args->data, &model);
-    log_info("eval: ", data->describe());
     EvalOptions opt;
     opt.batch_size = args->batch_size;
     EvalResult r = evaluate(model, *data, opt, args->ref.empty() ? nullptr : &ref);

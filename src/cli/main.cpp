@@ -35,7 +35,22 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
-    std::cerr << "mpq: error: " << e.what() << " (see mpq --help)" << std::endl;
+    std::string message = e.what();
+    // CLI11 reports an unknown command as a missing one: name what was typed instead.
+    for (int i = 1; i < argc; ++i) {
+      std::string arg = argv[i];
+      if (arg == "--threads") ++i;
+      if (arg.empty() || arg[0] == '-' || arg == "--threads") continue;
+      std::string known;
+      bool found = false;
+      for (const auto* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+        known += (known.empty() ? "" : ", ") + sub->get_name();
+        found = found || sub->get_name() == arg;
+      }
+      if (!found) message = "unknown command '" + arg + "' (expected one of " + known + ")";
+      break;
+    }
+    std::cerr << "mpq: error: " << message << " (see mpq --help)" << std::endl;
     return 2;
   } catch (const mpq::Error& e) {
     std::cerr << "mpq: error: " << e.what() << std::endl;

@@ -111,8 +111,8 @@ std::vector<at::Tensor> Executor::run(const std::vector<at::Tensor>& inputs) con
   return execute(std::move(values), keep);
 }
 
-std::map<std::string, at::Tensor> Executor::run(const std::map<std::string, at::Tensor>& inputs,
-                                                const std::vector<std::string>& fetch) const {
+std::map<std::string, at::Tensor> Executor::run_named(
+    const std::map<std::string, at::Tensor>& inputs, const std::vector<std::string>& fetch) const {
   std::vector<at::Tensor> values(names_.size());
   for (const auto& [name, tensor] : inputs) {
     size_t index = 0;

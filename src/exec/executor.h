@@ -29,8 +29,8 @@ class Executor {
   // Example: auto logits = Executor(g).run({images})[0];
   std::vector<at::Tensor> run(const std::vector<at::Tensor>& inputs) const;
   // Runs with named inputs and returns the named values in `fetch` (graph outputs if empty).
-  std::map<std::string, at::Tensor> run(const std::map<std::string, at::Tensor>& inputs,
-                                        const std::vector<std::string>& fetch = {}) const;
+  std::map<std::string, at::Tensor> run_named(const std::map<std::string, at::Tensor>& inputs,
+                                              const std::vector<std::string>& fetch = {}) const;
 
   void set_weight_hook(const std::string& initializer, Hook hook);
   void set_value_hook(const std::string& value, Hook hook);

@@ -51,6 +51,15 @@ EvalResult evaluate(const Graph& model, const Dataset& data, const EvalOptions& 
   MPQ_CHECK(options.batch_size > 0, "--batch-size: expected a positive number, found ",
             options.batch_size);
   Executor exec(model);
+  // Fail on a shape mismatch before any work or output.
+  std::vector<int64_t> one = data.sample_shape();
+  one.insert(one.begin(), 1);
+  try {
+    exec.check_input(0, at::zeros(one));
+  } catch (const Error& e) {
+    MPQ_FAIL("data ", data.describe(), " does not fit the model: ", e.what());
+  }
+  log_info("eval: ", data.describe());
   std::unique_ptr<Executor> ref;
   if (reference) ref = std::make_unique<Executor>(*reference);
   EvalResult r;

@@ -71,7 +71,7 @@ ModelSummary inspect_model(const Graph& g, const std::vector<std::vector<int64_t
   std::map<std::string, at::Tensor> named;
   for (size_t i = 0; i < inputs.size(); ++i) named[g.inputs[i].name] = inputs[i];
   at::NoGradGuard no_grad;
-  std::map<std::string, at::Tensor> values = exec.run(named, fetch);
+  std::map<std::string, at::Tensor> values = exec.run_named(named, fetch);
   for (const auto& l : layers) {
     const Node& n = g.nodes[size_t(l.node)];
     const at::Tensor& w = g.initializers.at(l.weight);

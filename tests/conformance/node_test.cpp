@@ -167,7 +167,7 @@ TEST_P(NodeTest, MatchesExpectedOutputs) {
     std::map<std::string, at::Tensor> outputs;
     try {
       at::NoGradGuard no_grad;
-      outputs = exec.run(inputs);
+      outputs = exec.run_named(inputs);
     } catch (const Error& e) {
       FAIL() << key << ": " << e.what();
     }
