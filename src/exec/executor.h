@@ -38,6 +38,14 @@ class Executor {
 
   const Graph& graph() const { return graph_; }
 
+  // Per-op-type wall time (seconds) and call counts summed over runs while profiling is on.
+  struct OpTime {
+    double seconds = 0;
+    int64_t calls = 0;
+  };
+  void set_profiling(bool on) { profiling_ = on; }
+  const std::map<std::string, OpTime>& profile() const { return profile_; }
+
   // Checks an input tensor against the graph input's declared type and shape; throws naming the
   // input, the expected and the found shape.
   void check_input(size_t index, const at::Tensor& tensor) const;
@@ -63,6 +71,8 @@ class Executor {
   std::vector<std::pair<int64_t, const at::Tensor*>> weights_;
   std::map<int64_t, Hook> weight_hooks_;
   std::map<int64_t, Hook> value_hooks_;
+  bool profiling_ = false;
+  mutable std::map<std::string, OpTime> profile_;
 };
 
 }  // namespace mpq
