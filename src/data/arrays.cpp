@@ -1,5 +1,7 @@
 // ArraySources: rows read from a file by pread (the streaming path) or from a tensor in memory.
 
+#include "data/internal/arrays.h"
+
 #include <ATen/ATen.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -10,7 +12,6 @@
 #include <sstream>
 
 #include "core/error.h"
-#include "data/internal/arrays.h"
 
 namespace mpq::internal {
 
@@ -27,6 +28,15 @@ std::string shape_x(const std::vector<int64_t>& shape) {
   std::ostringstream out;
   for (size_t i = 0; i < shape.size(); ++i) out << (i ? "x" : "") << shape[i];
   return out.str();
+}
+
+int64_t checked_numel(const std::vector<int64_t>& shape, const std::string& where) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    MPQ_CHECK(d >= 0 && !__builtin_mul_overflow(n, d, &n) && n < (int64_t(1) << 56), where,
+              ": shape ", shape_string(shape), " is too large (corrupt header?)");
+  }
+  return n;
 }
 
 void swap_bytes(void* data, int64_t count, int64_t elem_size) {
@@ -46,12 +56,16 @@ void check_indices(const std::vector<int64_t>& indices, int64_t rows, const std:
 
 class FileArray : public ArraySource {
  public:
-  FileArray(const std::string& path, const std::string& where, int64_t offset,
-            at::ScalarType dtype, std::vector<int64_t> shape, bool big_endian)
-      : path_(path), where_(where), offset_(offset), dtype_(dtype), shape_(std::move(shape)),
+  FileArray(const std::string& path, const std::string& where, int64_t offset, at::ScalarType dtype,
+            std::vector<int64_t> shape, bool big_endian)
+      : path_(path),
+        where_(where),
+        offset_(offset),
+        dtype_(dtype),
+        shape_(std::move(shape)),
         big_endian_(big_endian) {
-    MPQ_CHECK(!shape_.empty(), where_, ": expected an array with a sample dimension, found a "
-              "scalar");
+    MPQ_CHECK(!shape_.empty(), where_,
+              ": expected an array with a sample dimension, found a scalar");
     fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     MPQ_CHECK(fd_ >= 0, path, ": cannot open (", std::strerror(errno), ")");
     struct stat st;

@@ -48,9 +48,10 @@ class Dataset {
 struct Preprocess {
   double scale = -1;              // -1: automatic (1/255 for uint8 sources, 1 otherwise)
   std::vector<double> mean, std;  // per channel, or one value for all; empty = none
-  int64_t resize = 0;             // resize the shorter side to this (bilinear, antialiased), 0 = keep
-  std::vector<int64_t> crop;      // centre crop {H, W} (or {S} for SxS); empty = none
-  int64_t channels = 0;           // 1 grey or 3 RGB; 0 = as stored (image folders: error if mixed)
+  int64_t resize = 0;         // resize the shorter side to this (bilinear, antialiased), 0 = keep
+  std::vector<int64_t> crop;  // centre crop {H, W} (or {S} for SxS); empty = none
+  int64_t channels = 0;       // 1 grey or 3 RGB; 0 = as stored (image folders: error if mixed;
+                              // arrays convert only 1 -> 3)
 };
 
 struct DataOptions {
@@ -74,8 +75,10 @@ struct DataOptions {
 //       natural file-name order: input_2.pb before input_10.pb; labels.pb in the folder holds the
 //       labels).
 // Errors name the path and say what was expected and what was found.
-// Example: auto data = open_dataset({"fashion-mnist:train"});
+// Example: DataOptions o; o.spec = "fashion-mnist:train"; o.limit = 512; open_dataset(o);
 std::unique_ptr<Dataset> open_dataset(const DataOptions& options);
+// The same with default options. Example: auto data = open_dataset("fashion-mnist:train");
+std::unique_ptr<Dataset> open_dataset(const std::string& spec);
 
 // Batches over a data set in a deterministic order: identity, or a permutation drawn from
 // seed + epoch with mpq's own PRNG (the same on every machine and standard library). Reads one

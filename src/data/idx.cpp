@@ -20,16 +20,22 @@ namespace {
 
 constexpr int kMaxRank = 8;
 
+// The IDX type codes (byte 3 of the magic number).
+struct IdxType {
+  unsigned char code;
+  at::ScalarType type;
+};
+constexpr IdxType kIdxTypes[] = {{0x08, at::kByte}, {0x09, at::kChar},  {0x0B, at::kShort},
+                                 {0x0C, at::kInt},  {0x0D, at::kFloat}, {0x0E, at::kDouble}};
+
 bool idx_type(unsigned char code, at::ScalarType* type) {
-  switch (code) {
-    case 0x08: *type = at::kByte; return true;
-    case 0x09: *type = at::kChar; return true;
-    case 0x0B: *type = at::kShort; return true;
-    case 0x0C: *type = at::kInt; return true;
-    case 0x0D: *type = at::kFloat; return true;
-    case 0x0E: *type = at::kDouble; return true;
-    default: return false;
+  for (const IdxType& t : kIdxTypes) {
+    if (t.code == code) {
+      *type = t.type;
+      return true;
+    }
   }
+  return false;
 }
 
 std::string hex_bytes(const unsigned char* p, int64_t n) {
@@ -49,15 +55,16 @@ struct IdxHeader {
   int64_t data_offset;
 };
 
-// `bytes` holds at least the start of the file (`file_size` bytes in all).
+// `bytes` holds the first `available` bytes of the file.
 IdxHeader parse_header(const unsigned char* bytes, int64_t available, const std::string& path) {
   MPQ_CHECK(available >= 4, path, ": truncated IDX file: expected a 4-byte magic number, found ",
             available, " bytes");
   at::ScalarType dtype;
   bool ok = bytes[0] == 0 && bytes[1] == 0 && idx_type(bytes[2], &dtype) && bytes[3] >= 1 &&
             bytes[3] <= kMaxRank;
-  MPQ_CHECK(ok, path, ": not an IDX file: expected magic bytes 00 00 <type 08|09|0b|0c|0d|0e> "
-            "<rank 1-", kMaxRank, ">, found ", hex_bytes(bytes, 4));
+  MPQ_CHECK(ok, path,
+            ": not an IDX file: expected magic bytes 00 00 <type 08|09|0b|0c|0d|0e> <rank 1-",
+            kMaxRank, ">, found ", hex_bytes(bytes, 4));
   IdxHeader h{dtype, {}, 4 + 4 * int64_t(bytes[3])};
   MPQ_CHECK(available >= h.data_offset, path, ": truncated IDX file: expected ", h.data_offset,
             " header bytes for rank ", int(bytes[3]), ", found ", available);
@@ -66,6 +73,7 @@ IdxHeader parse_header(const unsigned char* bytes, int64_t available, const std:
     uint32_t v = (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | p[3];
     h.shape.push_back(int64_t(v));
   }
+  checked_numel(h.shape, path);
   return h;
 }
 
@@ -76,33 +84,48 @@ bool is_gzip(const std::string& path) {
   return in.gcount() == 2 && m[0] == 0x1f && m[1] == 0x8b;
 }
 
-std::string gunzip(const std::string& path) {
-  gzFile f = gzopen(path.c_str(), "rb");
-  MPQ_CHECK(f != nullptr, path, ": cannot open (", std::strerror(errno), ")");
-  gzbuffer(f, 1 << 17);
-  std::string out;
-  constexpr size_t kChunk = size_t(1) << 20;
-  while (true) {
-    size_t at = out.size();
-    out.resize(at + kChunk);
-    int n = gzread(f, out.data() + at, unsigned(kChunk));
-    if (n < 0) {
-      int code = 0;
-      std::string msg = gzerror(f, &code);
-      gzclose(f);
-      MPQ_FAIL(path, ": corrupt gzip data (", msg, ")");
-    }
-    out.resize(at + size_t(n));
-    if (size_t(n) < kChunk) break;
+// A gzip file read front to back; closes itself.
+class GzReader {
+ public:
+  explicit GzReader(const std::string& path) : path_(path), f_(gzopen(path.c_str(), "rb")) {
+    MPQ_CHECK(f_ != nullptr, path, ": cannot open (", std::strerror(errno), ")");
+    gzbuffer(f_, 1 << 17);
   }
-  int code = 0;
-  std::string msg = gzerror(f, &code);
-  gzclose(f);
-  // zlib reports a gzip stream cut short only through gzerror after the last read.
-  MPQ_CHECK(code == Z_OK || code == Z_STREAM_END, path, ": corrupt or truncated gzip data (", msg,
-            ")");
-  return out;
-}
+  ~GzReader() { gzclose(f_); }
+  GzReader(const GzReader&) = delete;
+  GzReader& operator=(const GzReader&) = delete;
+
+  // Reads up to n bytes; fewer only at the end of the data.
+  int64_t read(void* dst, int64_t n) {
+    int64_t done = 0;
+    while (done < n) {
+      // gzread counts in int; stay well inside it.
+      unsigned chunk = unsigned(std::min<int64_t>(n - done, int64_t(1) << 30));
+      int got = gzread(f_, static_cast<char*>(dst) + done, chunk);
+      check();
+      if (got <= 0) break;
+      done += got;
+    }
+    return done;
+  }
+  // Reads to the end, so that zlib verifies the stream's length and CRC.
+  void finish() {
+    char buf[4096];
+    while (gzread(f_, buf, sizeof(buf)) > 0) {
+    }
+    check();
+  }
+
+ private:
+  void check() {
+    int code = Z_OK;
+    const char* msg = gzerror(f_, &code);
+    MPQ_CHECK(code == Z_OK || code == Z_STREAM_END, path_, ": corrupt or truncated gzip data (",
+              msg, ")");
+  }
+  std::string path_;
+  gzFile f_;
+};
 
 }  // namespace
 
@@ -115,18 +138,19 @@ std::unique_ptr<ArraySource> open_idx_array(const std::string& path) {
   MPQ_CHECK(file_exists(path), path, ": file not found");
   MPQ_CHECK(!is_directory(path), path, ": expected an IDX file, found a folder");
   if (is_gzip(path)) {
-    std::string bytes = gunzip(path);
-    auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
-    IdxHeader h = parse_header(p, int64_t(bytes.size()), path);
-    int64_t numel = std::accumulate(h.shape.begin(), h.shape.end(), int64_t(1),
-                                    std::multiplies<int64_t>());
-    int64_t need = numel * int64_t(c10::elementSize(h.dtype));
-    int64_t found = int64_t(bytes.size()) - h.data_offset;
-    MPQ_CHECK(found >= need, path, ": truncated: shape ", shape_string(h.shape), " needs ", need,
-              " bytes of data, found ", found);
+    // Inflated straight into the tensor: the only copy of the data in memory.
+    GzReader gz(path);
+    unsigned char head[4 + 4 * kMaxRank];
+    int64_t got = gz.read(head, 4);
+    if (got == 4 && head[3] <= kMaxRank) got += gz.read(head + 4, 4 * int64_t(head[3]));
+    IdxHeader h = parse_header(head, got, path);
     at::Tensor t = at::empty(h.shape, at::TensorOptions(h.dtype));
-    std::memcpy(t.data_ptr(), p + h.data_offset, size_t(need));
-    swap_bytes(t.data_ptr(), numel, int64_t(c10::elementSize(h.dtype)));
+    int64_t need = int64_t(t.nbytes());
+    int64_t found = gz.read(t.data_ptr(), need);
+    MPQ_CHECK(found == need, path, ": truncated: shape ", shape_string(h.shape), " needs ", need,
+              " bytes of data, found ", found);
+    gz.finish();
+    swap_bytes(t.data_ptr(), t.numel(), int64_t(t.element_size()));
     return memory_array(path, t);
   }
   unsigned char head[4 + 4 * kMaxRank];

@@ -42,6 +42,9 @@ std::unique_ptr<ArraySource> memory_array(const std::string& where, at::Tensor t
 // Reverses the byte order of each `elem_size`-byte element of `data` in place.
 void swap_bytes(void* data, int64_t count, int64_t elem_size);
 
+// The element count of `shape`; an error naming `where` if it overflows int64 (a corrupt header).
+int64_t checked_numel(const std::vector<int64_t>& shape, const std::string& where);
+
 // "[2, 3]" for error messages; "2x3" for descriptions.
 std::string shape_string(const std::vector<int64_t>& shape);
 std::string shape_x(const std::vector<int64_t>& shape);
@@ -64,11 +67,19 @@ std::unique_ptr<ArraySource> open_npy_array(const std::string& path, const std::
 // An .npy array held in memory (an inflated .npz entry).
 at::Tensor npy_from_bytes(const std::string& bytes, const std::string& where);
 
+// One array of an .npz archive (a zip file of .npy files), located from the central directory.
 struct NpzEntry {
   std::string name;  // without ".npy"
-  std::unique_ptr<ArraySource> array;
+  bool deflated = false;
+  int64_t data_offset = 0;  // of the (possibly compressed) bytes in the archive
+  int64_t compressed_size = 0, size = 0;
+  uint32_t crc = 0;
 };
-std::vector<NpzEntry> open_npz_arrays(const std::string& path);
+std::vector<NpzEntry> list_npz(const std::string& path);
+// The entry's .npy bytes (inflated if deflated).
+std::string npz_entry_bytes(const std::string& path, const NpzEntry& entry);
+// Stored entries stream from the archive; deflated ones are inflated into memory once.
+std::unique_ptr<ArraySource> open_npz_entry(const std::string& path, const NpzEntry& entry);
 
 std::unique_ptr<ArraySource> open_pb_array(const std::string& path);
 // A folder of *.pb files concatenated along the first dimension; `labels_path` receives the
@@ -77,8 +88,10 @@ std::unique_ptr<ArraySource> open_pb_folder(const std::string& dir, std::string*
 
 // Preprocessing shared by the array data sets and image folders.
 void check_preprocess(const Preprocess& p, const std::string& where);
-// Output H, W of resize then crop for an input of h x w.
-std::pair<int64_t, int64_t> resized_size(const Preprocess& p, int64_t h, int64_t w);
+// Output H, W of resize then crop for an input of h x w; the error names `where` when the crop
+// does not fit.
+std::pair<int64_t, int64_t> resized_size(const Preprocess& p, int64_t h, int64_t w,
+                                         const std::string& where);
 // Resize and crop of float [B, C, H, W]; the identity when neither is set.
 at::Tensor resize_crop(const at::Tensor& x, const Preprocess& p, const std::string& where);
 // Scale, then (x - mean) / std per channel (dimension 1) of float [B, C, ...].
