@@ -17,7 +17,9 @@
 #include <thread>
 
 #include "exec/executor.h"
+#include "exec/runtime.h"
 #include "onnx/io.h"
+#include "onnx/passes/fold_batchnorm.h"
 #include "pipeline/onnxruntime.h"
 #include "pipeline/zoo.h"
 
@@ -57,7 +59,8 @@ int main(int argc, char** argv) {
     else if (a == "--profile")
       profile = true;
     else {
-      std::fprintf(stderr, "usage: %s [--threads N] [--seconds S] [--models a,b] [--json] [--profile]\n",
+      std::fprintf(stderr,
+                   "usage: %s [--threads N] [--seconds S] [--models a,b] [--json] [--profile]\n",
                    argv[0]);
       return 2;
     }
@@ -68,7 +71,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "bench_exec_vs_ort: %s\n", why.c_str());
       return 1;
     }
-    at::set_num_threads(threads);
+    mpq::init_runtime(threads);
     std::string dir =
         (std::filesystem::temp_directory_path() / ("mpq-bench-" + std::to_string(::getpid())))
             .string();
@@ -84,6 +87,7 @@ int main(int argc, char** argv) {
       std::string path = dir + "/" + arch + ".onnx";
       mpq::export_onnx(g, path);
       mpq::Graph loaded = mpq::import_onnx(path);
+      mpq::fold_batchnorm(&loaded);  // ONNX Runtime fuses Conv+BN too
       mpq::Executor exec(loaded);
       for (int64_t batch : {1, 32}) {
         at::Tensor x = at::randn({batch, 1, 28, 28});

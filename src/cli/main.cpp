@@ -1,6 +1,5 @@
 // mpq: mixed-precision quantization of neural networks. main() parses the command line, runs one
 // command and maps every error to a one-line message and a non-zero exit code.
-#include <ATen/Parallel.h>
 
 #include <CLI/CLI.hpp>
 #include <iostream>
@@ -10,6 +9,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/version.h"
+#include "exec/runtime.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"mpq: mixed-precision quantization of neural networks", "mpq"};
@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
   app.add_flag("-q,--quiet", quiet, "no progress or info on stderr");
   app.add_flag("-v,--verbose", verbose, "debug output on stderr");
   app.parse_complete_callback([&] {
-    at::set_num_threads(threads);
+    mpq::init_runtime(threads);
     mpq::set_log_level(quiet     ? mpq::LogLevel::kQuiet
                        : verbose ? mpq::LogLevel::kDebug
                                  : mpq::LogLevel::kInfo);

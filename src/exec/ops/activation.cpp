@@ -68,8 +68,8 @@ at::Tensor clip_attrs(OpContext& ctx, const at::Tensor& x) {
   return at::clamp(x, lo, hi);
 }
 
-// Opset 11+: bounds are optional scalar inputs; the tensor overload keeps them on the device
-// (no host sync) and keeps integer inputs integer.
+// Opset 11+: bounds are optional scalar inputs; on a GPU the tensor overload keeps them on the
+// device (no host sync). Both overloads keep integer inputs integer.
 at::Tensor clip(OpContext& ctx, const at::Tensor& x) {
   c10::optional<at::Tensor> bound[2];
   for (int64_t i = 1; i <= 2; ++i) {
@@ -80,6 +80,17 @@ at::Tensor clip(OpContext& ctx, const at::Tensor& x) {
     bound[i - 1] = b.reshape({});
   }
   if (!bound[0] && !bound[1]) return x;
+  // Constant CPU bounds (the usual ReLU6) take the scalar kernel: the three-operand tensor
+  // overload is several times slower on channels-last activations.
+  auto constant_cpu = [](const c10::optional<at::Tensor>& b) {
+    return !b || (b->is_cpu() && !b->requires_grad());
+  };
+  if (x.is_cpu() && constant_cpu(bound[0]) && constant_cpu(bound[1])) {
+    c10::optional<at::Scalar> lo, hi;
+    if (bound[0]) lo = bound[0]->item();
+    if (bound[1]) hi = bound[1]->item();
+    return at::clamp(x, lo, hi);
+  }
   return at::clamp(x, bound[0], bound[1]);
 }
 
