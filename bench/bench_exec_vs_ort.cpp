@@ -1,6 +1,7 @@
 // Inference throughput of mpq's executor against ONNX Runtime on the same model file, batch and
 // thread count: the zoo CNNs (and the transformer) at batch 1 and 32. Prints samples/s for both
-// and the ratio mpq / ONNX Runtime (the goal: >= 0.7 at batch 32).
+// and the ratio mpq / ONNX Runtime (the goal: >= 0.7 at batch 32): the median of
+// --rounds interleaved measurements of --seconds each.
 //   bench_exec_vs_ort [--threads N] [--seconds S] [--json] [--models resnet20,cnn,...]
 //                     [--profile]   (per-op time of mpq's run on stderr)
 #include <ATen/ATen.h>
@@ -8,6 +9,7 @@
 #include <c10/core/InferenceMode.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -24,6 +26,12 @@
 #include "pipeline/zoo.h"
 
 namespace {
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
 
 double time_mpq(const mpq::Executor& exec, const at::Tensor& x, double seconds) {
   c10::InferenceMode guard;
@@ -43,13 +51,16 @@ double time_mpq(const mpq::Executor& exec, const at::Tensor& x, double seconds) 
 
 int main(int argc, char** argv) {
   int threads = int(std::thread::hardware_concurrency());
-  double seconds = 2.0;
+  double seconds = 1.0;
+  int rounds = 5;
   bool json = false, profile = false;
   std::string models = "resnet20,mobilenetv2,cnn,vit";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--threads" && i + 1 < argc)
       threads = std::atoi(argv[++i]);
+    else if (a == "--rounds" && i + 1 < argc)
+      rounds = std::max(1, std::atoi(argv[++i]));
     else if (a == "--seconds" && i + 1 < argc)
       seconds = std::atof(argv[++i]);
     else if (a == "--models" && i + 1 < argc)
@@ -60,7 +71,8 @@ int main(int argc, char** argv) {
       profile = true;
     else {
       std::fprintf(stderr,
-                   "usage: %s [--threads N] [--seconds S] [--models a,b] [--json] [--profile]\n",
+                   "usage: %s [--threads N] [--seconds S] [--rounds R] [--models a,b] [--json] "
+                   "[--profile]\n",
                    argv[0]);
       return 2;
     }
@@ -91,17 +103,24 @@ int main(int argc, char** argv) {
       mpq::Executor exec(loaded);
       for (int64_t batch : {1, 32}) {
         at::Tensor x = at::randn({batch, 1, 28, 28});
-        double ours = time_mpq(exec, x, seconds);
+        // Interleaved rounds, medians: on a shared 2-core machine single measurements of either
+        // runtime swing by 2x, and alternating the two exposes both to the same conditions.
+        std::vector<double> ours_runs, theirs_runs, ratios;
+        for (int r = 0; r < rounds; ++r) {
+          ours_runs.push_back(time_mpq(exec, x, seconds));
+          theirs_runs.push_back(mpq::time_onnxruntime(path, {x}, threads, seconds));
+          ratios.push_back(theirs_runs.back() / ours_runs.back());
+        }
+        double ours = median(ours_runs), theirs = median(theirs_runs);
         if (profile) {
           mpq::Executor prof(loaded);
           prof.set_profiling(true);
           time_mpq(prof, x, seconds);
           for (const auto& [op, t] : prof.profile())
-            std::fprintf(stderr, "  %-20s %8.3f ms/run-share %6lld calls\n", op.c_str(),
-                         1e3 * t.seconds, (long long)t.calls);
+            std::fprintf(stderr, "  %-20s %8.3f ms %6lld calls\n", op.c_str(), 1e3 * t.seconds,
+                         (long long)t.calls);
         }
-        double theirs = mpq::time_onnxruntime(path, {x}, threads, seconds);
-        double ratio = theirs / ours;
+        double ratio = median(ratios);
         rows.push_back({{"model", arch},
                         {"batch", batch},
                         {"threads", threads},

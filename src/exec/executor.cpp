@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <chrono>
 #include <set>
 
@@ -23,6 +24,7 @@ Executor::Executor(const Graph& graph, const OpRegistry& ops)
   for (const auto& [name, tensor] : graph.initializers) {
     weights_.emplace_back(add_value(name), &tensor);
   }
+  first_node_value_ = int64_t(names_.size());
   for (const auto& node : graph.nodes) {
     MPQ_CHECK(node.domain.empty(), graph.where(node), ": domain '", node.domain,
               "' is not supported (mpq runs the default ai.onnx domain)");
@@ -99,24 +101,13 @@ void Executor::check_input(size_t index, const at::Tensor& t) const {
   MPQ_CHECK(ok, label, ": expected shape ", shape_string(info), ", found ", t.sizes());
 }
 
-namespace {
-// Image batches run in channels-last (NHWC) memory: oneDNN's convolutions and ATen's CPU pooling
-// are several times faster on it than on NCHW at batch sizes above one, and every op keeps the
-// layout. It is a physical layout only: values, shapes and ONNX semantics are unchanged.
-at::Tensor prepare_input(const at::Tensor& x) {
-  if (x.dim() == 4 && x.is_cpu() && at::isFloatingType(x.scalar_type()))
-    return x.contiguous(at::MemoryFormat::ChannelsLast);
-  return x;
-}
-}  // namespace
-
 std::vector<at::Tensor> Executor::run(const std::vector<at::Tensor>& inputs) const {
   MPQ_CHECK(inputs.size() == input_ids_.size(), graph_.source, ": expected ", input_ids_.size(),
             " input tensor(s), found ", inputs.size());
   std::vector<at::Tensor> values(names_.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
     check_input(i, inputs[i]);
-    values[size_t(input_ids_[i])] = prepare_input(inputs[i]);
+    values[size_t(input_ids_[i])] = inputs[i];
   }
   std::vector<int64_t> keep;
   for (const auto& out : graph_.outputs) keep.push_back(id(out.name));
@@ -132,7 +123,7 @@ std::map<std::string, at::Tensor> Executor::run_named(
     MPQ_CHECK(index < graph_.inputs.size(), graph_.source, ": the model has no input named '", name,
               "'");
     check_input(index, tensor);
-    values[size_t(input_ids_[index])] = prepare_input(tensor);
+    values[size_t(input_ids_[index])] = tensor;
   }
   for (size_t i = 0; i < input_ids_.size(); ++i)
     MPQ_CHECK(values[size_t(input_ids_[i])].defined(), graph_.source, ": input '",
@@ -151,12 +142,32 @@ std::map<std::string, at::Tensor> Executor::run_named(
 std::vector<at::Tensor> Executor::execute(std::vector<at::Tensor> values,
                                           const std::vector<int64_t>& keep) const {
   std::set<int64_t> kept(keep.begin(), keep.end());
+  // Values that may still be read: the owners that in-place kernels must not disturb.
+  std::vector<int64_t> live;
+  // Hooks may keep the tensors they see, so in-place kernels are only allowed without them.
+  const bool inplace = !at::GradMode::is_enabled() && value_hooks_.empty();
+  const Step* current = nullptr;
+  std::function<bool(int64_t)> overwrite_check = [&](int64_t i) {
+    int64_t v = current->inputs[size_t(i)];
+    if (!inplace || v < 0 || kept.count(v) || is_graph_input_or_weight(v)) return false;
+    if (std::count(current->inputs.begin(), current->inputs.end(), v) != 1) return false;
+    if (std::find(current->release.begin(), current->release.end(), v) == current->release.end())
+      return false;
+    const at::Tensor& t = values[size_t(v)];
+    if (!t.is_non_overlapping_and_dense()) return false;
+    for (int64_t other : live)
+      if (other != v && values[size_t(other)].defined() && values[size_t(other)].is_alias_of(t))
+        return false;
+    return true;
+  };
   for (const auto& [vid, tensor] : weights_) {
+    live.push_back(vid);
     auto hook = weight_hooks_.find(vid);
     values[size_t(vid)] =
         hook == weight_hooks_.end() ? *tensor : hook->second(names_[vid], *tensor);
   }
   for (int64_t vid : input_ids_) {
+    live.push_back(vid);
     auto hook = value_hooks_.find(vid);
     if (hook != value_hooks_.end()) values[size_t(vid)] = hook->second(names_[vid], values[vid]);
   }
@@ -172,6 +183,8 @@ std::vector<at::Tensor> Executor::execute(std::vector<at::Tensor> values,
       args.push_back(values[size_t(v)]);
     }
     OpContext ctx(graph_, *step.node, opset_, std::move(args));
+    current = &step;
+    ctx.set_overwrite_check(&overwrite_check);
     auto start =
         profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     std::vector<at::Tensor> outs = step.kernel(ctx);
@@ -188,9 +201,13 @@ std::vector<at::Tensor> Executor::execute(std::vector<at::Tensor> values,
       auto hook = value_hooks_.find(v);
       values[size_t(v)] =
           hook == value_hooks_.end() ? std::move(outs[o]) : hook->second(names_[v], outs[o]);
+      live.push_back(v);
     }
-    for (int64_t v : step.release)
-      if (!kept.count(v)) values[size_t(v)].reset();
+    for (int64_t v : step.release) {
+      if (kept.count(v)) continue;
+      values[size_t(v)].reset();
+      live.erase(std::remove(live.begin(), live.end(), v), live.end());
+    }
   }
   std::vector<at::Tensor> result;
   for (int64_t v : keep) {

@@ -61,6 +61,7 @@ class Executor {
   std::vector<at::Tensor> execute(std::vector<at::Tensor> values,
                                   const std::vector<int64_t>& keep) const;
   int64_t id(const std::string& value) const;
+  bool is_graph_input_or_weight(int64_t value) const { return value < first_node_value_; }
 
   const Graph& graph_;
   int64_t opset_;
@@ -68,6 +69,7 @@ class Executor {
   std::vector<std::string> names_;
   std::vector<Step> steps_;
   std::vector<int64_t> input_ids_;
+  int64_t first_node_value_ = 0;  // ids below are graph inputs and weights
   std::vector<std::pair<int64_t, const at::Tensor*>> weights_;
   std::map<int64_t, Hook> weight_hooks_;
   std::map<int64_t, Hook> value_hooks_;

@@ -5,6 +5,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,11 @@ class OpContext {
   // Reads a small integer tensor input (shapes, axes, pads) as a vector.
   std::vector<int64_t> input_ints(int64_t i) const;
   std::vector<double> input_doubles(int64_t i) const;
+  // True when the kernel may write its result into input i: the executor runs without autograd,
+  // nothing reads the value (or any view of it) after this node, and it is neither a graph input
+  // nor a weight. Lets activations and residual adds reuse memory in inference.
+  bool can_overwrite(int64_t i) const { return overwrite_ && has_input(i) && (*overwrite_)(i); }
+  void set_overwrite_check(const std::function<bool(int64_t)>* check) { overwrite_ = check; }
   // Number of outputs the node asks for (trailing omitted ones not counted).
   int64_t num_outputs() const { return int64_t(node_.outputs.size()); }
 
@@ -62,6 +68,7 @@ class OpContext {
   const Node& node_;
   int64_t opset_;
   std::vector<at::Tensor> inputs_;
+  const std::function<bool(int64_t)>* overwrite_ = nullptr;
 };
 
 }  // namespace mpq

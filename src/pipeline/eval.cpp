@@ -1,6 +1,7 @@
 #include "pipeline/eval.h"
 
 #include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
 
 #include <chrono>
 #include <cmath>
@@ -11,6 +12,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "exec/executor.h"
+#include "onnx/passes/fold_batchnorm.h"
 
 namespace mpq {
 namespace {
@@ -50,7 +52,10 @@ EvalResult evaluate(const Graph& model, const Dataset& data, const EvalOptions& 
             model.inputs.size());
   MPQ_CHECK(options.batch_size > 0, "--batch-size: expected a positive number, found ",
             options.batch_size);
-  Executor exec(model);
+  // Inference only: BN folded into convs, as ONNX Runtime does (outputs equal to float rounding).
+  Graph folded = model;
+  fold_batchnorm(&folded);
+  Executor exec(folded);
   // Fail on a shape mismatch before any work or output.
   std::vector<int64_t> one = data.sample_shape();
   one.insert(one.begin(), 1);
@@ -61,13 +66,18 @@ EvalResult evaluate(const Graph& model, const Dataset& data, const EvalOptions& 
   }
   log_info("eval: ", data.describe());
   std::unique_ptr<Executor> ref;
-  if (reference) ref = std::make_unique<Executor>(*reference);
+  Graph ref_folded;
+  if (reference) {
+    ref_folded = *reference;
+    fold_batchnorm(&ref_folded);
+    ref = std::make_unique<Executor>(ref_folded);
+  }
   EvalResult r;
   r.labelled = data.has_labels();
   r.has_reference = reference != nullptr;
   DataLoader loader(data, options.batch_size);
   Progress progress("eval", data.size());
-  at::NoGradGuard no_grad;
+  c10::InferenceMode inference;
   double correct1 = 0, correct5 = 0, loss = 0, agree = 0, kl = 0, signal = 0, noise = 0;
   Batch batch;
   while (loader.next(&batch)) {

@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include "onnx/builder.h"
 #include "onnx/layers.h"
 #include "pipeline/zoo.h"
 
@@ -146,6 +147,31 @@ TEST(Executor, InputShapeMismatchIsAClearError) {
     EXPECT_NE(msg.find("[2, 3, 28, 28]"), std::string::npos) << msg;
   }
   EXPECT_THROW(exec.run({at::randn({2, 1, 28, 28}), at::randn({1})}), Error);
+}
+
+// In inference, activations and adds may write into a dead input; a view of it that is still
+// read, a graph input and a weight must never change.
+TEST(Executor, InPlaceKernelsRespectViewsInputsAndWeights) {
+  GraphBuilder b("inplace", 13);
+  std::string x = b.input("x", {int64_t(2), int64_t(3), int64_t(4), int64_t(4)});
+  std::string y = b.node("Add", {x, b.weight("c", at::full({1}, 0.25))});
+  std::string v = b.node("Reshape", {y, b.constant("s", at::tensor(std::vector<int64_t>{2, -1}))});
+  std::string z = b.node("Clip", {y, b.constant("lo", at::scalar_tensor(0.f)),
+                                  b.constant("hi", at::scalar_tensor(0.5f))});
+  std::string zf =
+      b.node("Reshape", {z, b.constant("s2", at::tensor(std::vector<int64_t>{2, -1}))});
+  b.output(b.node("Sub", {zf, v}));
+  b.output(b.node("Relu", {x}));
+  Graph g = b.build();
+  at::Tensor input = at::randn({2, 3, 4, 4});
+  at::Tensor before = input.clone(), weight = g.initializers.at("c").clone();
+  at::NoGradGuard no_grad;
+  std::vector<at::Tensor> out = Executor(g).run({input});
+  at::Tensor yy = (before + 0.25).reshape({2, -1});
+  EXPECT_TRUE(at::allclose(out[0], yy.clamp(0, 0.5) - yy));
+  EXPECT_TRUE(at::equal(out[1], before.relu()));
+  EXPECT_TRUE(at::equal(input, before));
+  EXPECT_TRUE(at::equal(g.initializers.at("c"), weight));
 }
 
 TEST(OpTable, EveryRowResolvesAndIssueOpsArePresent) {

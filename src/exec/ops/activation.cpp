@@ -59,13 +59,30 @@ at::Tensor prelu(OpContext& ctx, const at::Tensor& x) {
   return at::where(x < 0, x * slope, x);
 }
 
+// True when the kernel may write into its input: the executor allows it and `x` is the input
+// itself (not an upcast copy).
+bool reuses(OpContext& ctx, const at::Tensor& x) {
+  return ctx.can_overwrite(0) && x.is_same(ctx.input(0));
+}
+
+// ReLU and HardSwish follow most convs: writing in place saves an allocation and a pass over
+// memory per layer in inference.
+at::Tensor relu(OpContext& ctx, const at::Tensor& x) {
+  return reuses(ctx, x) ? ctx.input(0).relu_() : at::relu(x);
+}
+at::Tensor hardswish(OpContext& ctx, const at::Tensor& x) {
+  if (!reuses(ctx, x)) return at::hardswish(x);
+  at::Tensor out = ctx.input(0);
+  return at::hardswish_(out);
+}
+
 // Opsets 7-10: bounds are float attributes.
 at::Tensor clip_attrs(OpContext& ctx, const at::Tensor& x) {
   c10::optional<at::Scalar> lo, hi;
   if (ctx.has_attr("min")) lo = ctx.attr_float("min", 0);
   if (ctx.has_attr("max")) hi = ctx.attr_float("max", 0);
   if (!lo && !hi) return x;
-  return at::clamp(x, lo, hi);
+  return reuses(ctx, x) ? ctx.input(0).clamp_(lo, hi) : at::clamp(x, lo, hi);
 }
 
 // Opset 11+: bounds are optional scalar inputs; on a GPU the tensor overload keeps them on the
@@ -89,7 +106,7 @@ at::Tensor clip(OpContext& ctx, const at::Tensor& x) {
     c10::optional<at::Scalar> lo, hi;
     if (bound[0]) lo = bound[0]->item();
     if (bound[1]) hi = bound[1]->item();
-    return at::clamp(x, lo, hi);
+    return reuses(ctx, x) ? ctx.input(0).clamp_(lo, hi) : at::clamp(x, lo, hi);
   }
   return at::clamp(x, bound[0], bound[1]);
 }
@@ -166,14 +183,14 @@ at::Tensor hardmax(OpContext& ctx, const at::Tensor& x) {
 }  // namespace
 
 void register_activation_ops(OpRegistry& r) {
-  r.add("Relu", kOldest, kNewest, activation<aten<at::relu>>);
+  r.add("Relu", kOldest, kNewest, activation<relu>);
   r.add("LeakyRelu", kOldest, kNewest, activation<leaky_relu>);
   r.add("PRelu", kOldest, kNewest, activation<prelu>);
   r.add("Clip", kOldest, 10, activation<clip_attrs>);
   r.add("Clip", 11, kNewest, activation<clip>);
   r.add("Sigmoid", kOldest, kNewest, activation<aten<at::sigmoid>>);
   r.add("HardSigmoid", kOldest, kNewest, activation<hard_sigmoid>);
-  r.add("HardSwish", 14, kNewest, activation<aten<at::hardswish>>);
+  r.add("HardSwish", 14, kNewest, activation<hardswish>);
   r.add("Tanh", kOldest, kNewest, activation<aten<at::tanh>>);
   r.add("Erf", 9, kNewest, activation<erf>);
   r.add("Gelu", 20, kNewest, activation<gelu>);

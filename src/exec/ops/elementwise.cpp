@@ -53,6 +53,21 @@ std::vector<at::Tensor> variadic(OpContext& ctx) {
 at::Tensor add(const at::Tensor& a, const at::Tensor& b) { return at::add(a, b); }
 at::Tensor sub(const at::Tensor& a, const at::Tensor& b) { return at::sub(a, b); }
 
+// Residual connections: the sum may go into an operand that nothing reads afterwards, when that
+// operand already has the result's shape and type.
+std::vector<at::Tensor> add_op(OpContext& ctx) {
+  const at::Tensor &a = ctx.input(0), &b = ctx.input(1);
+  for (int64_t i = 0; i < 2; ++i) {
+    const at::Tensor &dst = i == 0 ? a : b, &src = i == 0 ? b : a;
+    if (ctx.can_overwrite(i) && dst.scalar_type() == src.scalar_type() && dst.dim() >= src.dim() &&
+        at::infer_size(dst.sizes(), src.sizes()) == dst.sizes().vec()) {
+      at::Tensor out = dst;
+      return {out.add_(src)};
+    }
+  }
+  return {at::add(a, b)};
+}
+
 std::vector<at::Tensor> mean(OpContext& ctx) { return {fold<add>(ctx) / double(ctx.num_inputs())}; }
 
 bool is_integer(const at::Tensor& t) {
@@ -114,7 +129,7 @@ std::vector<at::Tensor> bit_shift(OpContext& ctx) {
 }  // namespace
 
 void register_elementwise_ops(OpRegistry& r) {
-  r.add("Add", kOldest, kNewest, binary<add>);
+  r.add("Add", kOldest, kNewest, add_op);
   r.add("Sub", kOldest, kNewest, binary<sub>);
   r.add("Mul", kOldest, kNewest, binary<at::mul>);
   r.add("Div", kOldest, kNewest, divide);
