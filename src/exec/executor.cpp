@@ -187,7 +187,14 @@ std::vector<at::Tensor> Executor::execute(std::vector<at::Tensor> values,
     ctx.set_overwrite_check(&overwrite_check);
     auto start =
         profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
-    std::vector<at::Tensor> outs = step.kernel(ctx);
+    std::vector<at::Tensor> outs;
+    try {
+      outs = step.kernel(ctx);
+    } catch (const c10::Error& e) {
+      // An ATen check the kernel did not anticipate: name the node, keep ATen's first line.
+      std::string msg = e.what_without_backtrace();
+      MPQ_FAIL(graph_.where(*step.node), ": ", msg.substr(0, msg.find('\n')));
+    }
     if (profiling_) {
       OpTime& t = profile_[step.node->op_type];
       t.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

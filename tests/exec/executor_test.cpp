@@ -174,6 +174,22 @@ TEST(Executor, InPlaceKernelsRespectViewsInputsAndWeights) {
   EXPECT_TRUE(at::equal(g.initializers.at("c"), weight));
 }
 
+TEST(Executor, KernelFailuresNameTheNode) {
+  GraphBuilder b("bad_shapes", 13);
+  std::string x = b.input("a", {std::string("N"), std::string("K")});
+  std::string y = b.input("b", {std::string("K2"), int64_t(5)});
+  b.output(b.node("MatMul", {x, y}, {}, "mm_node"));
+  Graph g = b.build();
+  try {
+    Executor(g).run({at::randn({2, 3}), at::randn({4, 5})});
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    std::string msg = e.what();
+    EXPECT_NE(msg.find("node 'mm_node' (MatMul)"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+  }
+}
+
 TEST(OpTable, EveryRowResolvesAndIssueOpsArePresent) {
   const OpRegistry& ops = OpRegistry::builtin();
   for (const auto& row : ops.rows()) {
