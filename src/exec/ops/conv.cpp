@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "exec/op_registry.h"
+#include "exec/ops/op_util.h"
 
 namespace mpq {
 namespace {
@@ -77,19 +78,6 @@ void split_padding(int64_t total, bool upper, int64_t* begin, int64_t* end) {
 }
 
 // libtorch 1.13 has no float16 CPU convolution: such inputs run in float32.
-at::ScalarType compute_type(const at::Tensor& x) {
-  return x.is_cpu() && x.scalar_type() == at::kHalf ? at::kFloat : x.scalar_type();
-}
-
-// ATen's pad list runs from the last axis backwards.
-std::vector<int64_t> aten_pads(const std::vector<int64_t>& begin, const std::vector<int64_t>& end) {
-  std::vector<int64_t> pads;
-  for (size_t i = begin.size(); i-- > 0;) {
-    pads.push_back(begin[i]);
-    pads.push_back(end[i]);
-  }
-  return pads;
-}
 
 bool all_zero(const std::vector<int64_t>& v) {
   return std::all_of(v.begin(), v.end(), [](int64_t e) { return e == 0; });

@@ -6,14 +6,10 @@
 #include <string>
 
 #include "exec/op_registry.h"
+#include "exec/ops/op_util.h"
 
 namespace mpq {
 namespace {
-
-// libtorch 1.13 has no float16 CPU matrix product: such operands run in float32.
-at::ScalarType compute_type(const at::Tensor& x) {
-  return x.is_cpu() && x.scalar_type() == at::kHalf ? at::kFloat : x.scalar_type();
-}
 
 void check_numeric(OpContext& ctx, const at::Tensor& t, const char* name) {
   ctx.check(t.scalar_type() != at::kBool && !at::isComplexType(t.scalar_type()), "input ", name,

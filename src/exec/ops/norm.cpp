@@ -9,14 +9,10 @@
 #include <vector>
 
 #include "exec/op_registry.h"
+#include "exec/ops/op_util.h"
 
 namespace mpq {
 namespace {
-
-// libtorch 1.13 has no float16 CPU batch/layer norm: such inputs run in float32.
-at::ScalarType compute_type(const at::Tensor& x) {
-  return x.is_cpu() && x.scalar_type() == at::kHalf ? at::kFloat : x.scalar_type();
-}
 
 // Shape [1, C, 1, ...] (or [1, C, D1, ...] for per-activation parameters) against an N-D input.
 at::Tensor channel_view(const at::Tensor& p, int64_t rank) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "exec/op_registry.h"
+#include "exec/ops/op_util.h"
 
 namespace mpq {
 namespace {
@@ -109,15 +110,6 @@ bool fits_aten(const PoolGeometry& g) {
     if (out != g.out[i]) return false;
   }
   return true;
-}
-
-std::vector<int64_t> aten_pads(const std::vector<int64_t>& begin, const std::vector<int64_t>& end) {
-  std::vector<int64_t> pads;
-  for (size_t i = begin.size(); i-- > 0;) {
-    pads.push_back(begin[i]);
-    pads.push_back(end[i]);
-  }
-  return pads;
 }
 
 // The pads that make an unpadded ATen call produce exactly the ONNX windows.

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "exec/op_registry.h"
+#include "exec/ops/op_util.h"
 
 namespace mpq {
 namespace {
@@ -122,13 +123,7 @@ std::vector<at::Tensor> reduce(OpContext& ctx) {
   }
   int64_t rank = x.dim();
   std::vector<bool> reduced(size_t(rank), axes.empty() && !noop);
-  for (int64_t& a : axes) {
-    ctx.check(a >= -rank && a < rank, "'axes': expected axes in [", -rank, ", ", rank - 1,
-              "], found ", a);
-    if (a < 0) a += rank;
-    ctx.check(!reduced[size_t(a)], "'axes': axis ", a, " is listed twice");
-    reduced[size_t(a)] = true;
-  }
+  for (int64_t a : normalize_axes(ctx, "axes", axes, rank)) reduced[size_t(a)] = true;
   std::vector<int64_t> dims, out_shape;
   for (int64_t d = 0; d < rank; ++d) {
     if (reduced[size_t(d)]) dims.push_back(d);

@@ -15,31 +15,13 @@
 #include <vector>
 
 #include "exec/op_registry.h"
+#include "exec/ops/op_util.h"
 #include "onnx/tensor_proto.h"
 
 namespace mpq {
 namespace {
 
 using Tensors = std::vector<at::Tensor>;
-
-// Maps an axis in [-rank, rank) to [0, rank). Negative axes only became legal at opset 11, but
-// older exporters never write them, so accepting them everywhere costs nothing.
-int64_t normalize_axis(const OpContext& ctx, const char* name, int64_t axis, int64_t rank) {
-  ctx.check(axis >= -rank && axis < rank, "'", name, "': expected an axis in [", -rank, ", ",
-            rank - 1, "], found ", axis);
-  return axis < 0 ? axis + rank : axis;
-}
-
-std::vector<int64_t> normalize_axes(const OpContext& ctx, const char* name,
-                                    std::vector<int64_t> axes, int64_t rank) {
-  std::vector<bool> seen(size_t(rank), false);
-  for (int64_t& a : axes) {
-    a = normalize_axis(ctx, name, a, rank);
-    ctx.check(!seen[size_t(a)], "'", name, "': axis ", a, " is listed twice");
-    seen[size_t(a)] = true;
-  }
-  return axes;
-}
 
 std::vector<int64_t> all_axes(int64_t rank) {
   std::vector<int64_t> axes(static_cast<size_t>(rank));
