@@ -140,7 +140,7 @@ TEST(ReduceOps, RejectsBadAxes) {
     }
     return std::string();
   };
-  EXPECT_NE(error({x}, 13, {{"axes", ints_attr({2})}}).find("expected axes in [-2, 1], found 2"),
+  EXPECT_NE(error({x}, 13, {{"axes", ints_attr({2})}}).find("expected an axis in [-2, 1], found 2"),
             std::string::npos);
   EXPECT_NE(error({x, ints({1, -1})}, 18, {}).find("axis 1 is listed twice"), std::string::npos);
 }
