@@ -2,9 +2,8 @@
 // executor's gradients against autograd.
 #pragma once
 
-#include <gtest/gtest.h>
-
 #include <ATen/ATen.h>
+#include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
@@ -69,8 +68,8 @@ inline Attribute string_attr(std::string v) {
 // Compares autograd's gradient of sum(output_0 * fixed random weights) with respect to every
 // floating-point input (float64) against central finite differences. Inputs that are not
 // floating point (indices, shapes) are passed through unchanged.
-inline void check_gradient(const Graph& graph, std::vector<at::Tensor> inputs,
-                           double eps = 1e-6, double tol = 1e-5) {
+inline void check_gradient(const Graph& graph, std::vector<at::Tensor> inputs, double eps = 1e-6,
+                           double tol = 1e-5) {
   Executor exec(graph);
   at::manual_seed(0);
   at::Tensor probe;

@@ -1,9 +1,8 @@
 // Proto-level helpers shared by onnx/*.cpp (import, export, tensor files). Not for other modules.
 #pragma once
 
-#include <onnx/onnx_pb.h>
-
 #include <ATen/core/Tensor.h>
+#include <onnx/onnx_pb.h>
 
 #include <string>
 
