@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh
 cd build
-exec ctest --output-on-failure -j2 ${MPQ_TEST_ARGS:-}
+exec ctest --output-on-failure --no-label-summary -j2 ${MPQ_TEST_ARGS:-}
