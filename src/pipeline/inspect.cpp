@@ -61,6 +61,8 @@ ModelSummary inspect_model(const Graph& g, const std::vector<std::vector<int64_t
     inputs.push_back(at::zeros(shape, at::TensorOptions(type)));
   }
   std::vector<QuantLayer> layers = find_quantizable_layers(g);
+  const int64_t batch = std::max<int64_t>(
+      1, s.input_shapes.empty() || s.input_shapes[0].empty() ? 1 : s.input_shapes[0][0]);
   std::vector<std::string> fetch;
   for (const auto& l : layers) {
     const Node& n = g.nodes[size_t(l.node)];
@@ -84,7 +86,8 @@ ModelSummary inspect_model(const Graph& g, const std::vector<std::vector<int64_t
     ls.weight_shape = w.sizes().vec();
     ls.output_shape = y.sizes().vec();
     ls.params = w.numel() + (l.bias.empty() ? 0 : g.initializers.at(l.bias).numel());
-    int64_t batch = std::max<int64_t>(1, y.dim() > 0 ? y.size(0) : 1);
+    // Per sample: the whole run's MACs over the input batch. Not y.size(0): transformer layouts
+    // put tokens first ([T, N, E]).
     if (l.op == "Conv") {
       // Each output element takes (C_in / groups) * prod(kernel) products: w[1:] exactly.
       ls.macs =
@@ -94,10 +97,10 @@ ModelSummary inspect_model(const Graph& g, const std::vector<std::vector<int64_t
           x.numel() / batch * numel(std::vector<int64_t>(w.sizes().begin() + 1, w.sizes().end()));
     } else if (l.op == "Gemm") {
       int64_t trans_b = n.attrs.count("transB") ? n.attrs.at("transB").i : 0;
-      ls.macs = y.numel() / batch * (trans_b ? w.size(1) : w.size(0));
+      ls.macs = y.numel() * (trans_b ? w.size(1) : w.size(0)) / batch;
     } else {  // MatMul: every output element sums over the shared dimension K
       int64_t k = l.weight_input == 1 ? w.size(-2) : w.size(-1);
-      ls.macs = y.numel() / batch * k;
+      ls.macs = y.numel() * k / batch;
     }
     s.quantizable_params += ls.params;
     s.total_macs += ls.macs;
