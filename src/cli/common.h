@@ -37,5 +37,6 @@ void emit(const std::string& text, const std::string& path);
 void add_inspect_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_zoo_command(CLI::App& app);
+void add_train_command(CLI::App& app);
 
 }  // namespace mpq::cli

@@ -185,6 +185,7 @@ std::vector<at::Tensor> Executor::execute(std::vector<at::Tensor> values,
     OpContext ctx(graph_, *step.node, opset_, std::move(args));
     current = &step;
     ctx.set_overwrite_check(&overwrite_check);
+    ctx.set_training(training_);
     auto start =
         profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     std::vector<at::Tensor> outs;

@@ -32,6 +32,12 @@ class Executor {
   std::map<std::string, at::Tensor> run_named(const std::map<std::string, at::Tensor>& inputs,
                                               const std::vector<std::string>& fetch = {}) const;
 
+  // Training mode (off by default): BatchNormalization uses batch statistics and updates the
+  // graph's running statistics in place (PyTorch's convention: unbiased variance, new-value
+  // weight 1 - ONNX momentum); Dropout drops.
+  void set_training(bool on) { training_ = on; }
+  bool training() const { return training_; }
+
   void set_weight_hook(const std::string& initializer, Hook hook);
   void set_value_hook(const std::string& value, Hook hook);
   void clear_hooks();
@@ -74,6 +80,7 @@ class Executor {
   std::map<int64_t, Hook> weight_hooks_;
   std::map<int64_t, Hook> value_hooks_;
   bool profiling_ = false;
+  bool training_ = false;
   mutable std::map<std::string, OpTime> profile_;
 };
 

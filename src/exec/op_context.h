@@ -32,6 +32,10 @@ class OpContext {
   // True when the kernel may write its result into input i: the executor runs without autograd,
   // nothing reads the value (or any view of it) after this node, and it is neither a graph input
   // nor a weight. Lets activations and residual adds reuse memory in inference.
+  // True while the executor trains: BatchNormalization normalises with batch statistics and
+  // updates its running statistics in place, Dropout drops.
+  bool training() const { return training_; }
+  void set_training(bool on) { training_ = on; }
   bool can_overwrite(int64_t i) const { return overwrite_ && has_input(i) && (*overwrite_)(i); }
   void set_overwrite_check(const std::function<bool(int64_t)>* check) { overwrite_ = check; }
   // Number of outputs the node asks for (trailing omitted ones not counted).
@@ -69,6 +73,7 @@ class OpContext {
   int64_t opset_;
   std::vector<at::Tensor> inputs_;
   const std::function<bool(int64_t)>* overwrite_ = nullptr;
+  bool training_ = false;
 };
 
 }  // namespace mpq

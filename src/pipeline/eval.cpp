@@ -34,6 +34,25 @@ std::vector<double> parse_numbers(const std::string& text, const std::string& ke
 
 }  // namespace
 
+std::pair<std::vector<double>, std::vector<double>> channel_statistics(const Dataset& data,
+                                                                       int64_t max_samples) {
+  DataLoader loader(data, 500);
+  at::Tensor sum, sq;
+  double n = 0;
+  Batch b;
+  while (n < double(max_samples) && loader.next(&b)) {
+    at::Tensor x = b.x.to(at::kDouble).transpose(0, 1).reshape({b.x.size(1), -1});
+    sum = sum.defined() ? sum + x.sum(1) : x.sum(1);
+    sq = sq.defined() ? sq + x.pow(2).sum(1) : x.pow(2).sum(1);
+    n += double(x.size(1));
+  }
+  MPQ_CHECK(n > 0, data.describe(), ": no samples");
+  at::Tensor mean = sum / n, std = (sq / n - mean.pow(2)).clamp_min(1e-12).sqrt();
+  std::vector<double> m(mean.data_ptr<double>(), mean.data_ptr<double>() + mean.numel());
+  std::vector<double> s(std.data_ptr<double>(), std.data_ptr<double>() + std.numel());
+  return {m, s};
+}
+
 Preprocess model_preprocess(const Graph& g, Preprocess p) {
   auto get = [&](const char* key) -> const std::string* {
     auto it = g.metadata.find(key);
@@ -64,7 +83,7 @@ EvalResult evaluate(const Graph& model, const Dataset& data, const EvalOptions& 
   } catch (const Error& e) {
     MPQ_FAIL("data ", data.describe(), " does not fit the model: ", e.what());
   }
-  log_info("eval: ", data.describe());
+  if (options.progress) log_info("eval: ", data.describe());
   std::unique_ptr<Executor> ref;
   Graph ref_folded;
   if (reference) {
@@ -76,7 +95,8 @@ EvalResult evaluate(const Graph& model, const Dataset& data, const EvalOptions& 
   r.labelled = data.has_labels();
   r.has_reference = reference != nullptr;
   DataLoader loader(data, options.batch_size);
-  Progress progress("eval", data.size());
+  Progress progress("eval", options.progress ? data.size() : 0);
+  if (!options.progress) progress.finish();
   c10::InferenceMode inference;
   double correct1 = 0, correct5 = 0, loss = 0, agree = 0, kl = 0, signal = 0, noise = 0;
   Batch batch;
@@ -111,7 +131,7 @@ EvalResult evaluate(const Graph& model, const Dataset& data, const EvalOptions& 
       noise += (ref_logits - logits).pow(2).sum().item<double>();
     }
     r.samples += batch.x.size(0);
-    progress.advance(batch.x.size(0));
+    if (options.progress) progress.advance(batch.x.size(0));
   }
   progress.finish();
   MPQ_CHECK(r.samples > 0, data.describe(), ": no samples to evaluate");

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "data/dataset.h"
 #include "onnx/graph.h"
@@ -37,6 +39,11 @@ EvalResult evaluate(const Graph& model, const Dataset& data, const EvalOptions& 
 
 nlohmann::json to_json(const EvalResult& result);
 std::string format_text(const EvalResult& result);
+
+// Per-channel mean and standard deviation of the first `max_samples` samples (after scaling, before
+// normalisation), for models that store their own normalisation.
+std::pair<std::vector<double>, std::vector<double>> channel_statistics(const Dataset& data,
+                                                                       int64_t max_samples);
 
 // Preprocessing a model asks for in its metadata ("mpq.mean", "mpq.std", "mpq.scale"; comma-
 // separated numbers), applied over `base` where `base` leaves them unset.

@@ -50,6 +50,17 @@ std::vector<at::Tensor> batch_norm(OpContext& ctx) {
   bool per_activation = p[0].dim() > 1;
   // Before opset 14 a node asking for the statistics outputs is in training mode.
   bool training = ctx.opset() >= 14 ? ctx.attr_int("training_mode", 0) != 0 : ctx.num_outputs() > 1;
+  if (!training && ctx.training()) {
+    // Training the model (not an ONNX training-mode node): normalise with the batch statistics
+    // and update the running statistics the graph holds, in place.
+    at::Tensor running_mean = ctx.input(3), running_var = ctx.input(4);
+    ctx.check(
+        !per_activation && running_mean.scalar_type() == type && running_var.scalar_type() == type,
+        "training: expected per-channel ", type, " statistics");
+    at::Tensor y =
+        at::batch_norm(x, p[0], p[1], running_mean, running_var, true, 1.0 - momentum, eps, true);
+    return {y.to(x_in.scalar_type())};
+  }
   if (!training) {
     bool stats_need_grad = p[2].requires_grad() || p[3].requires_grad();
     at::Tensor y = per_activation || stats_need_grad

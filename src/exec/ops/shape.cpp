@@ -323,14 +323,21 @@ Tensors constant_of_shape(OpContext& ctx) {
   return {at::full(shape, value.reshape({}).item(), value.options())};
 }
 
-// Inference dropout is the identity; a training-mode Dropout with a non-zero ratio would be
-// random, which mpq's deterministic evaluation cannot reproduce.
+// Inference dropout is the identity; a training-mode Dropout node with a non-zero ratio would be
+// random, which mpq's deterministic evaluation cannot reproduce. When mpq trains the model
+// (ctx.training()), Dropout drops.
 Tensors dropout(OpContext& ctx) {
   const at::Tensor& x = ctx.input(0);
   if (ctx.opset() >= 12 && ctx.has_input(2) && ctx.input_ints(2).at(0) != 0) {
     double ratio = ctx.has_input(1) ? ctx.input_doubles(1).at(0) : 0.5;
     ctx.check(ratio == 0, "input 'training_mode': random dropout is not supported (expected ",
               "training_mode 0 or ratio 0, found ratio ", ratio, ")");
+  }
+  if (ctx.training() && ctx.num_outputs() < 2) {
+    // Training the model: drop with the node's ratio (attribute before opset 12, input after).
+    double ratio = ctx.opset() >= 12 ? (ctx.has_input(1) ? ctx.input_doubles(1).at(0) : 0.5)
+                                     : ctx.attr_float("ratio", 0.5);
+    return {at::dropout(x, ratio, true)};
   }
   if (ctx.num_outputs() < 2) return {x};
   // The mask became bool at opset 10; before, it had the data's type.
