@@ -135,6 +135,13 @@ TEST(Cli, BadOptions) {
   expect_one_line_error(mpq({"eval", model, "--data", dir + "/nothing.npy"}), {"nothing.npy"});
   expect_one_line_error(mpq({"zoo", "alexnet", "-o", dir + "/a.onnx"}), {"alexnet", "resnet20"});
   expect_one_line_error(mpq({"frobnicate"}), {"frobnicate"});
+  expect_one_line_error(mpq({"train", "-o", dir + "/t.onnx"}), {"MODEL", "--arch", "neither"});
+  expect_one_line_error(mpq({"train", "--arch", "lenet", "-o", dir + "/t.onnx"}), {"lenet"});
+  expect_one_line_error(
+      mpq({"train", "--arch", "cnn", "-o", dir + "/t.onnx", "--optimizer", "rmsprop"}),
+      {"--optimizer", "rmsprop"});
+  expect_one_line_error(mpq({"train", model, "-o", dir + "/t.onnx", "--data", dir + "/x.npy"}),
+                        {"x.npy"});
 }
 
 TEST(Cli, OutputsAreNeverHalfWritten) {
