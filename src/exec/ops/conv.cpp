@@ -25,14 +25,6 @@ struct Geometry {
   int64_t groups = 1;
 };
 
-std::vector<int64_t> spatial_ints(OpContext& ctx, const char* name, int64_t rank,
-                                  int64_t fallback) {
-  std::vector<int64_t> v = ctx.attr_ints(name, std::vector<int64_t>(size_t(rank), fallback));
-  ctx.check(int64_t(v.size()) == rank, "attribute '", name, "': expected ", rank,
-            " values (one per spatial axis), found ", v.size());
-  return v;
-}
-
 Geometry read_geometry(OpContext& ctx, const at::Tensor& x, const at::Tensor& w) {
   ctx.check(at::isFloatingType(x.scalar_type()),
             "input X: expected a floating-point tensor, found ", x.scalar_type());

@@ -44,6 +44,16 @@ inline std::vector<int64_t> aten_pads(const std::vector<int64_t>& begin,
   return pads;
 }
 
+// A per-spatial-axis attribute (kernel_shape, strides, dilations): `rank` values, each
+// `fallback` when the attribute is absent.
+inline std::vector<int64_t> spatial_ints(const OpContext& ctx, const char* name, int64_t rank,
+                                         int64_t fallback) {
+  std::vector<int64_t> v = ctx.attr_ints(name, std::vector<int64_t>(size_t(rank), fallback));
+  ctx.check(int64_t(v.size()) == rank, "attribute '", name, "': expected ", rank,
+            " values (one per spatial axis), found ", v.size());
+  return v;
+}
+
 // The type to compute in: float32 for float16 tensors on the CPU, the tensor's own otherwise.
 inline at::ScalarType compute_type(const at::Tensor& x) {
   return x.is_cpu() && x.scalar_type() == at::kHalf ? at::kFloat : x.scalar_type();

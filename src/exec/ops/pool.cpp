@@ -34,14 +34,6 @@ struct PoolGeometry {
   }
 };
 
-std::vector<int64_t> spatial_ints(OpContext& ctx, const char* name, int64_t rank,
-                                  int64_t fallback) {
-  std::vector<int64_t> v = ctx.attr_ints(name, std::vector<int64_t>(size_t(rank), fallback));
-  ctx.check(int64_t(v.size()) == rank, "attribute '", name, "': expected ", rank,
-            " values (one per spatial axis), found ", v.size());
-  return v;
-}
-
 PoolGeometry read_geometry(OpContext& ctx, const at::Tensor& x) {
   PoolGeometry g;
   g.kernel = ctx.attr_ints("kernel_shape");
