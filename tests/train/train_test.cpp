@@ -99,7 +99,9 @@ TEST(Training, AugmentationCropsAndFlips) {
     for (int64_t n = 0; n < 2; ++n) {
       at::Tensor row = y[n][0][2];
       at::Tensor nz = row.masked_select(row != 0);
-      if (nz.numel() > 1) EXPECT_EQ((nz.diff().abs() == 1).all().item<bool>(), true) << row;
+      if (nz.numel() > 1) {
+        EXPECT_TRUE((nz.diff().abs() == 1).all().item<bool>()) << row;
+      }
     }
   }
 }
