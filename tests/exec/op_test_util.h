@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "exec/executor.h"
+#include "onnx/builder.h"
 #include "onnx/graph.h"
 
 namespace mpq::test {
@@ -40,30 +41,11 @@ inline Graph single_node_graph(const std::string& op, int num_inputs, int num_ou
   return g;
 }
 
-inline Attribute int_attr(int64_t v) {
-  Attribute a;
-  a.type = AttrType::kInt;
-  a.i = v;
-  return a;
-}
-inline Attribute float_attr(double v) {
-  Attribute a;
-  a.type = AttrType::kFloat;
-  a.f = v;
-  return a;
-}
-inline Attribute ints_attr(std::vector<int64_t> v) {
-  Attribute a;
-  a.type = AttrType::kInts;
-  a.ints = std::move(v);
-  return a;
-}
-inline Attribute string_attr(std::string v) {
-  Attribute a;
-  a.type = AttrType::kString;
-  a.s = std::move(v);
-  return a;
-}
+// Short names for the builder's attribute constructors (onnx/builder.h).
+inline Attribute int_attr(int64_t v) { return attr(v); }
+inline Attribute float_attr(double v) { return attr(v); }
+inline Attribute ints_attr(std::vector<int64_t> v) { return attr(v); }
+inline Attribute string_attr(std::string v) { return attr(v); }
 
 // Compares autograd's gradient of sum(output_0 * fixed random weights) with respect to every
 // floating-point input (float64) against central finite differences. Inputs that are not
