@@ -38,5 +38,7 @@ void add_inspect_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_zoo_command(CLI::App& app);
 void add_train_command(CLI::App& app);
+void add_quantize_command(CLI::App& app);
+void add_verify_command(CLI::App& app);
 
 }  // namespace mpq::cli

@@ -32,6 +32,8 @@ int main(int argc, char** argv) {
   mpq::cli::add_eval_command(app);
   mpq::cli::add_zoo_command(app);
   mpq::cli::add_train_command(app);
+  mpq::cli::add_quantize_command(app);
+  mpq::cli::add_verify_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

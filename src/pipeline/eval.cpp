@@ -69,12 +69,26 @@ EvalResult evaluate(const Graph& model, const Dataset& data, const EvalOptions& 
                     const Graph* reference) {
   MPQ_CHECK(model.inputs.size() == 1, model.source, ": eval needs a model with one input, found ",
             model.inputs.size());
-  MPQ_CHECK(options.batch_size > 0, "--batch-size: expected a positive number, found ",
-            options.batch_size);
   // Inference only: BN folded into convs, as ONNX Runtime does (outputs equal to float rounding).
   Graph folded = model;
   fold_batchnorm(&folded);
   Executor exec(folded);
+  std::unique_ptr<Executor> ref;
+  Graph ref_folded;
+  if (reference) {
+    ref_folded = *reference;
+    fold_batchnorm(&ref_folded);
+    ref = std::make_unique<Executor>(ref_folded);
+  }
+  return evaluate(exec, model.source, data, options, ref.get());
+}
+
+EvalResult evaluate(const Executor& exec, const std::string& label, const Dataset& data,
+                    const EvalOptions& options, const Executor* ref) {
+  MPQ_CHECK(exec.graph().inputs.size() == 1, label, ": eval needs a model with one input, found ",
+            exec.graph().inputs.size());
+  MPQ_CHECK(options.batch_size > 0, "--batch-size: expected a positive number, found ",
+            options.batch_size);
   // Fail on a shape mismatch before any work or output.
   std::vector<int64_t> one = data.sample_shape();
   one.insert(one.begin(), 1);
@@ -84,16 +98,9 @@ EvalResult evaluate(const Graph& model, const Dataset& data, const EvalOptions& 
     MPQ_FAIL("data ", data.describe(), " does not fit the model: ", e.what());
   }
   if (options.progress) log_info("eval: ", data.describe());
-  std::unique_ptr<Executor> ref;
-  Graph ref_folded;
-  if (reference) {
-    ref_folded = *reference;
-    fold_batchnorm(&ref_folded);
-    ref = std::make_unique<Executor>(ref_folded);
-  }
   EvalResult r;
   r.labelled = data.has_labels();
-  r.has_reference = reference != nullptr;
+  r.has_reference = ref != nullptr;
   DataLoader loader(data, options.batch_size);
   Progress progress("eval", options.progress ? data.size() : 0);
   if (!options.progress) progress.finish();
@@ -104,7 +111,7 @@ EvalResult evaluate(const Graph& model, const Dataset& data, const EvalOptions& 
     auto start = std::chrono::steady_clock::now();
     at::Tensor logits = exec.run({batch.x})[0];
     r.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    MPQ_CHECK(logits.dim() == 2 && logits.size(0) == batch.x.size(0), model.source,
+    MPQ_CHECK(logits.dim() == 2 && logits.size(0) == batch.x.size(0), label,
               ": expected the first output to be logits [batch, classes], found shape ",
               logits.sizes());
     logits = logits.to(at::kFloat);
@@ -121,7 +128,7 @@ EvalResult evaluate(const Graph& model, const Dataset& data, const EvalOptions& 
     }
     if (ref) {
       at::Tensor ref_logits = ref->run({batch.x})[0].to(at::kFloat);
-      MPQ_CHECK(ref_logits.sizes() == logits.sizes(), reference->source,
+      MPQ_CHECK(ref_logits.sizes() == logits.sizes(), ref->graph().source,
                 ": reference output shape ", ref_logits.sizes(), " differs from the model's ",
                 logits.sizes());
       agree += logits.argmax(1).eq(ref_logits.argmax(1)).sum().item<double>();

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "data/dataset.h"
+#include "exec/executor.h"
 #include "onnx/graph.h"
 
 namespace mpq {
@@ -36,6 +37,11 @@ struct EvalResult {
 // is taken as the logits. Example: auto r = evaluate(g, *data, {}, nullptr);
 EvalResult evaluate(const Graph& model, const Dataset& data, const EvalOptions& options,
                     const Graph* reference);
+// The same over executors already set up (e.g. with quantizer hooks); `label` names the model in
+// errors. Example: Executor q(qm.graph); attach_quantizers(&q, qm); evaluate(q, "q", *data, {},
+// &f);
+EvalResult evaluate(const Executor& model, const std::string& label, const Dataset& data,
+                    const EvalOptions& options, const Executor* reference);
 
 nlohmann::json to_json(const EvalResult& result);
 std::string format_text(const EvalResult& result);

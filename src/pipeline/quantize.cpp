@@ -1,0 +1,255 @@
+#include "pipeline/quantize.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <iomanip>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/log.h"
+#include "exec/executor.h"
+#include "onnx/io.h"
+#include "onnx/passes/fold_batchnorm.h"
+#include "pipeline/onnxruntime.h"
+#include "quant/simulate.h"
+
+namespace mpq {
+namespace {
+
+int parse_int(const std::string& text, const std::string& flag, const std::string& whole) {
+  size_t used = 0;
+  int v = 0;
+  try {
+    v = std::stoi(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  MPQ_CHECK(used == text.size() && !text.empty(), flag,
+            ": expected W or W/A with integer bit widths (e.g. 4 or 4/8), found '", whole, "'");
+  return v;
+}
+
+std::string mb(double bytes) {
+  std::ostringstream o;
+  o << std::fixed << std::setprecision(bytes < 1e6 ? 1 : 2) << bytes / 1024.0 << " KiB";
+  return o.str();
+}
+
+}  // namespace
+
+std::pair<int, int> parse_bits(const std::string& text, const std::string& flag) {
+  size_t slash = text.find('/');
+  int w = parse_int(text.substr(0, slash), flag, text);
+  int a = slash == std::string::npos ? 32 : parse_int(text.substr(slash + 1), flag, text);
+  for (int b : {w, a}) {
+    MPQ_CHECK((b >= 2 && b <= 8) || b == 16 || b == 32, flag,
+              ": bit widths: expected 2-8, 16 or 32 (float), found ", b, " in '", text, "'");
+  }
+  return {w, a};
+}
+
+QuantizeResult run_quantize(const Graph& model, const Plan& plan, const Dataset* calibration,
+                            const PtqOptions& ptq, const QdqOptions& qdq,
+                            const std::string& output) {
+  auto start = std::chrono::steady_clock::now();
+  QuantizeResult r;
+  r.model = quantize_ptq(model, plan, calibration, ptq);
+  Graph q = export_qdq(r.model, qdq, &r.sizes);
+  std::string bytes = export_onnx_bytes(q);
+  r.file_bytes = int64_t(bytes.size());
+  r.float_file_bytes = int64_t(export_onnx_bytes(model).size());
+  if (!output.empty()) write_file_atomic(output, bytes);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return r;
+}
+
+void evaluate_quantized(const Graph& float_model, QuantizeResult* r, const Dataset& data,
+                        const EvalOptions& options) {
+  Graph folded = float_model;
+  fold_batchnorm(&folded);
+  Executor reference(folded);
+  Executor quantized(r->model.graph);
+  attach_quantizers(&quantized, r->model);
+  r->float_eval = evaluate(reference, float_model.source, data, options, nullptr);
+  r->quant_eval =
+      evaluate(quantized, float_model.source + " (quantized)", data, options, &reference);
+  r->evaluated = true;
+}
+
+nlohmann::json to_json(const QuantizeResult& r) {
+  nlohmann::json layers = nlohmann::json::array();
+  for (const auto& l : r.model.layers) {
+    nlohmann::json e = {{"name", l.layer.name},
+                        {"weight_bits", l.weight_quantized ? l.plan.weight.bits : 32},
+                        {"weight_scheme", l.plan.weight.scheme},
+                        {"act_bits", l.act_quantized ? l.plan.act.bits : 32}};
+    if (l.multipoint) e["extra_points"] = extra_points(l.points);
+    if (l.bias_shift > 0) e["bias_correction_max"] = l.bias_shift;
+    layers.push_back(e);
+  }
+  nlohmann::json j = {{"info", r.model.info},
+                      {"layers", layers},
+                      {"size",
+                       {{"file_bytes", r.file_bytes},
+                        {"float_file_bytes", r.float_file_bytes},
+                        {"weight_bytes", r.sizes.weight_bytes},
+                        {"param_bytes", r.sizes.param_bytes},
+                        {"float_bytes", r.sizes.float_bytes},
+                        {"paper_mb", r.sizes.paper_bytes / double(1 << 20)},
+                        {"float_paper_mb", r.sizes.float_paper_bytes / double(1 << 20)},
+                        {"weight_bits_average", r.sizes.weight_bits_average}}},
+                      {"seconds", r.seconds}};
+  if (r.evaluated) {
+    j["float"] = to_json(r.float_eval);
+    j["quantized"] = to_json(r.quant_eval);
+  }
+  return j;
+}
+
+std::string format_text(const QuantizeResult& r) {
+  std::ostringstream o;
+  int64_t quantized = 0, multipoint = 0, extra = 0;
+  for (const auto& l : r.model.layers) {
+    quantized += l.weight_quantized || l.act_quantized;
+    multipoint += l.multipoint;
+    if (l.multipoint) extra += extra_points(l.points);
+  }
+  o << "method        " << r.model.info.value("method", "") << " (" << quantized
+    << " layers quantized";
+  if (multipoint) o << ", " << extra << " extra points";
+  o << ")\n";
+  o << std::fixed << std::setprecision(2);
+  o << "weight bits   " << r.sizes.weight_bits_average << " average over quantizable weights\n";
+  o << "size on disk  " << mb(double(r.file_bytes)) << " (float model "
+    << mb(double(r.float_file_bytes)) << ", "
+    << double(r.float_file_bytes) / double(std::max<int64_t>(r.file_bytes, 1)) << "x smaller)\n";
+  o << "  integers    " << mb(double(r.sizes.weight_bytes)) << ", scales etc. "
+    << mb(double(r.sizes.param_bytes)) << ", float tensors " << mb(double(r.sizes.float_bytes))
+    << "\n";
+  o << std::setprecision(4) << "papers' size  " << r.sizes.paper_bytes / double(1 << 20)
+    << " MB weights only (float " << r.sizes.float_paper_bytes / double(1 << 20) << " MB)\n";
+  o << std::setprecision(2) << "time          " << r.seconds << " s\n";
+  if (r.evaluated) {
+    o << "float top-1   " << 100 * r.float_eval.top1 << " %\n";
+    o << "quant top-1   " << 100 * r.quant_eval.top1 << " % (agreement with float "
+      << 100 * r.quant_eval.agreement << " %, SQNR " << r.quant_eval.sqnr_db << " dB)\n";
+  }
+  return o.str();
+}
+
+VerifyResult verify_model(const std::string& path, const Dataset& data,
+                          const VerifyOptions& options) {
+  MPQ_CHECK(options.samples > 0, "--samples: expected a positive number, found ", options.samples);
+  MPQ_CHECK(options.batch_size > 0, "--batch-size: expected a positive number, found ",
+            options.batch_size);
+  std::string why;
+  MPQ_CHECK(onnxruntime_available(&why), "verify needs ONNX Runtime: ", why);
+  Graph g = import_onnx(path);
+  MPQ_CHECK(g.inputs.size() == 1, path, ": verify feeds one input; the model has ",
+            g.inputs.size());
+  Executor ex(g);
+  std::vector<int64_t> one = data.sample_shape();
+  one.insert(one.begin(), 1);
+  try {
+    ex.check_input(0, at::zeros(one));
+  } catch (const Error& e) {
+    MPQ_FAIL("data ", data.describe(), " does not fit ", path, ": ", e.what());
+  }
+  VerifyResult r;
+  r.model = path;
+  r.labelled = data.has_labels();
+  size_t outputs = g.outputs.size();
+  r.outputs.resize(outputs);
+  std::vector<double> ref_max(outputs, 0), sum_abs(outputs, 0), agree(outputs, 0), rows(outputs, 0);
+  std::vector<double> count(outputs, 0);
+  double correct_ort = 0, correct_mpq = 0;
+  int64_t n = std::min(options.samples, data.size());
+  DataLoader loader(data, std::min(options.batch_size, n));
+  Progress progress("verify", n);
+  c10::InferenceMode inference;
+  Batch b;
+  while (r.samples < n && loader.next(&b)) {
+    at::Tensor x = b.x;
+    if (r.samples + x.size(0) > n) x = x.narrow(0, 0, n - r.samples);
+    std::vector<at::Tensor> ort = run_onnxruntime(path, {x});
+    std::vector<at::Tensor> ours = ex.run({x});
+    MPQ_CHECK(ort.size() == outputs, path, ": ONNX Runtime returned ", ort.size(),
+              " outputs, expected ", outputs);
+    for (size_t k = 0; k < outputs; ++k) {
+      at::Tensor a = ort[k].to(at::kDouble), m = ours[k].to(at::kDouble);
+      MPQ_CHECK(a.sizes() == m.sizes(), path, ": output '", g.outputs[k].name,
+                "': ONNX Runtime gives shape ", a.sizes(), ", mpq ", m.sizes());
+      at::Tensor diff = (a - m).abs();
+      OutputDiff& d = r.outputs[k];
+      d.name = g.outputs[k].name;
+      if (diff.numel()) d.max_abs = std::max(d.max_abs, diff.max().item<double>());
+      if (a.numel()) ref_max[k] = std::max(ref_max[k], a.abs().max().item<double>());
+      sum_abs[k] += diff.sum().item<double>();
+      count[k] += double(diff.numel());
+      if (a.dim() == 2 && a.size(0) == x.size(0)) {
+        d.has_top1 = true;
+        agree[k] += a.argmax(1).eq(m.argmax(1)).sum().item<double>();
+        rows[k] += double(a.size(0));
+      }
+    }
+    if (r.labelled && r.outputs[0].has_top1) {
+      at::Tensor y = b.y.narrow(0, 0, x.size(0));
+      correct_ort += ort[0].argmax(1).eq(y).sum().item<double>();
+      correct_mpq += ours[0].argmax(1).eq(y).sum().item<double>();
+    }
+    r.samples += x.size(0);
+    progress.advance(x.size(0));
+  }
+  progress.finish();
+  for (size_t k = 0; k < outputs; ++k) {
+    OutputDiff& d = r.outputs[k];
+    d.max_rel = ref_max[k] > 0 ? d.max_abs / ref_max[k] : d.max_abs;
+    d.mean_abs = count[k] > 0 ? sum_abs[k] / count[k] : 0;
+    d.top1_agreement = rows[k] > 0 ? agree[k] / rows[k] : 0;
+  }
+  r.labelled = r.labelled && r.outputs[0].has_top1;
+  if (r.labelled) {
+    r.top1_ort = correct_ort / double(r.samples);
+    r.top1_mpq = correct_mpq / double(r.samples);
+  }
+  return r;
+}
+
+nlohmann::json to_json(const VerifyResult& r) {
+  nlohmann::json outs = nlohmann::json::array();
+  for (const auto& d : r.outputs) {
+    nlohmann::json e = {
+        {"name", d.name}, {"max_abs", d.max_abs}, {"max_rel", d.max_rel}, {"mean_abs", d.mean_abs}};
+    if (d.has_top1) e["top1_agreement"] = d.top1_agreement;
+    outs.push_back(e);
+  }
+  nlohmann::json j = {{"model", r.model}, {"samples", r.samples}, {"outputs", outs}};
+  if (r.labelled) j["top1"] = {{"onnxruntime", r.top1_ort}, {"mpq", r.top1_mpq}};
+  return j;
+}
+
+std::string format_text(const VerifyResult& r) {
+  std::ostringstream o;
+  o << r.model << ": ONNX Runtime vs mpq on " << r.samples << " samples\n";
+  o << "output            max abs      max rel      mean abs     top-1 agreement\n";
+  for (const auto& d : r.outputs) {
+    o << std::left << std::setw(16) << d.name << std::right << std::scientific
+      << std::setprecision(3) << std::setw(11) << d.max_abs << std::setw(13) << d.max_rel
+      << std::setw(13) << d.mean_abs << std::fixed << std::setprecision(2);
+    if (d.has_top1) o << std::setw(14) << 100 * d.top1_agreement << " %";
+    o << "\n";
+  }
+  if (r.labelled) {
+    o << std::fixed << std::setprecision(2) << "top-1 accuracy: ONNX Runtime " << 100 * r.top1_ort
+      << " %, mpq " << 100 * r.top1_mpq << " %\n";
+  }
+  return o.str();
+}
+
+}  // namespace mpq

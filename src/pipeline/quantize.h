@@ -1,0 +1,72 @@
+// `mpq quantize`: a float model and a plan (or uniform bits) in, a QDQ ONNX file out, with real
+// sizes on disk next to the papers' weights-only convention and, when asked, the simulated
+// accuracy against the float model. `mpq verify`: an exported model run in ONNX Runtime and in
+// mpq's executor on the same inputs, compared per output.
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <vector>
+
+#include "data/dataset.h"
+#include "onnx/graph.h"
+#include "pipeline/eval.h"
+#include "quant/export_qdq.h"
+#include "quant/plan.h"
+#include "quant/ptq.h"
+
+namespace mpq {
+
+// "4" -> {4, 32} (weights only), "4/8" -> {4, 8}; the error names `flag`.
+std::pair<int, int> parse_bits(const std::string& text, const std::string& flag);
+
+struct QuantizeResult {
+  QuantizedModel model;
+  SizeReport sizes;
+  int64_t file_bytes = 0;        // the written file
+  int64_t float_file_bytes = 0;  // the float model as mpq would write it
+  double seconds = 0;            // calibration + quantization + export
+  bool evaluated = false;
+  EvalResult float_eval, quant_eval;  // quant_eval compares against the float model
+};
+
+// Quantizes `model` and writes `output` (atomically) unless it is empty.
+QuantizeResult run_quantize(const Graph& model, const Plan& plan, const Dataset* calibration,
+                            const PtqOptions& ptq, const QdqOptions& qdq,
+                            const std::string& output);
+// Simulated accuracy of a quantized model, agreement against the float model.
+void evaluate_quantized(const Graph& float_model, QuantizeResult* result, const Dataset& data,
+                        const EvalOptions& options);
+
+nlohmann::json to_json(const QuantizeResult& result);
+std::string format_text(const QuantizeResult& result);
+
+struct VerifyOptions {
+  int64_t samples = 1000;
+  int64_t batch_size = 500;  // samples per ONNX Runtime call
+};
+
+struct OutputDiff {
+  std::string name;
+  double max_abs = 0;
+  double max_rel = 0;  // max_abs / max |ONNX Runtime output|
+  double mean_abs = 0;
+  bool has_top1 = false;  // 2-D outputs: top-1 agreement over rows
+  double top1_agreement = 0;
+};
+
+struct VerifyResult {
+  std::string model;
+  int64_t samples = 0;
+  std::vector<OutputDiff> outputs;
+  bool labelled = false;
+  double top1_ort = 0, top1_mpq = 0;  // accuracy of the first output when labelled
+};
+
+// Throws when ONNX Runtime is not available or fails on the model.
+VerifyResult verify_model(const std::string& path, const Dataset& data,
+                          const VerifyOptions& options);
+nlohmann::json to_json(const VerifyResult& result);
+std::string format_text(const VerifyResult& result);
+
+}  // namespace mpq

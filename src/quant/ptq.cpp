@@ -1,0 +1,326 @@
+#include "quant/ptq.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <map>
+#include <memory>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "exec/executor.h"
+#include "onnx/passes/fold_batchnorm.h"
+#include "quant/patches.h"
+
+namespace mpq {
+namespace {
+
+// What the calibration pass accumulates for one layer.
+struct LayerStats {
+  std::unique_ptr<Observer> observer;
+  bool want_mean = false, want_gram = false;
+  at::Tensor patch_sum;  // [groups, K] float64
+  int64_t patch_rows = 0;
+  at::Tensor gram_sum;  // [groups, K, K] float64
+  int64_t gram_rows = 0;
+};
+
+double attr_float(const Node& n, const char* name, double fallback) {
+  auto it = n.attrs.find(name);
+  return it == n.attrs.end() ? fallback : it->second.f;
+}
+
+std::string observer_for(const PtqOptions& o) {
+  if (!o.observer.empty()) return o.observer;
+  return o.method == "rtn" ? "minmax" : "mse";
+}
+
+void calibrate(const Graph& g, const std::vector<QuantizedLayer>& layers,
+               std::vector<LayerStats>* stats, const Dataset& data, const PtqOptions& o) {
+  MPQ_CHECK(g.inputs.size() == 1, g.source, ": calibration feeds one input; the model has ",
+            g.inputs.size());
+  Executor ex(g);
+  ex.check_input(0, at::zeros(
+                        [&] {
+                          std::vector<int64_t> s = data.sample_shape();
+                          s.insert(s.begin(), 1);
+                          return s;
+                        }(),
+                        at::kFloat));
+  for (size_t i = 0; i < layers.size(); ++i) {
+    LayerStats& s = (*stats)[i];
+    if (!s.observer && !s.want_mean && !s.want_gram) continue;
+    const QuantizedLayer& ql = layers[i];
+    ex.set_value_hook(ql.act_value, [&g, &ql, &s, &o](const std::string&, const at::Tensor& x) {
+      if (s.observer) s.observer->observe(x);
+      if (s.want_mean || s.want_gram) {
+        at::Tensor p = layer_patches(g, ql.layer, x).to(at::kDouble);
+        if (s.want_mean) {
+          at::Tensor sum = p.sum(1);
+          s.patch_sum = s.patch_sum.defined() ? s.patch_sum + sum : sum;
+          s.patch_rows += p.size(1);
+        }
+        if (s.want_gram) {
+          if (o.gram_rows > 0 && p.size(1) > o.gram_rows) {
+            int64_t step = (p.size(1) + o.gram_rows - 1) / o.gram_rows;
+            p = p.slice(1, 0, p.size(1), step);
+          }
+          at::Tensor gram = at::bmm(p.transpose(1, 2), p);
+          s.gram_sum = s.gram_sum.defined() ? s.gram_sum + gram : gram;
+          s.gram_rows += p.size(1);
+        }
+      }
+      return x;
+    });
+  }
+  int64_t n = std::min<int64_t>(o.calibration_samples, data.size());
+  MPQ_CHECK(n > 0, "calibration data ", data.describe(), ": expected at least one sample");
+  DataLoader loader(data, std::min(o.batch_size, n), /*shuffle=*/true, o.seed);
+  int64_t done = 0;
+  Progress progress("calibrate", n);
+  at::NoGradGuard no_grad;
+  Batch b;
+  while (done < n && loader.next(&b)) {
+    at::Tensor x = b.x;
+    if (done + x.size(0) > n) x = x.narrow(0, 0, n - done);
+    ex.run({x});
+    done += x.size(0);
+    if (o.progress) progress.advance(x.size(0));
+  }
+  progress.finish();
+}
+
+// The bias the correction adjusts: returns a tensor to write back through `store`, or false when
+// the layer has no place for one.
+bool correct_bias(Graph* g, QuantizedLayer* ql, const at::Tensor& shift) {
+  Node& node = g->nodes[size_t(ql->layer.node)];
+  auto set_bias = [&](size_t input, const at::Tensor& value) {
+    std::string name = node.name + ".bias_corrected";
+    while (g->initializers.count(name)) name += "_";
+    if (node.inputs.size() <= input) node.inputs.resize(input + 1);
+    node.inputs[input] = name;
+    g->initializers[name] = value.contiguous();
+  };
+  at::Tensor s = shift.to(at::kFloat);
+  if (ql->layer.op == "Conv") {
+    at::Tensor bias = node.inputs.size() > 2 && !node.inputs[2].empty()
+                          ? g->initializers.at(node.inputs[2])
+                          : at::zeros({s.size(0)}, s.options());
+    set_bias(2, bias - s);
+    return true;
+  }
+  if (ql->layer.op == "Gemm") {
+    double alpha = attr_float(node, "alpha", 1.0), beta = attr_float(node, "beta", 1.0);
+    if (beta == 0) return false;
+    if (node.inputs.size() > 2 && !node.inputs[2].empty()) {
+      if (!g->is_initializer(node.inputs[2])) return false;
+      at::Tensor c = g->initializers.at(node.inputs[2]);
+      if (c.numel() == 1) c = c.reshape({1}).expand({s.size(0)});
+      if (c.numel() != s.size(0)) return false;
+      set_bias(2, c.reshape({s.size(0)}) - s * (alpha / beta));
+    } else {
+      set_bias(2, -s * (alpha / beta));
+    }
+    return true;
+  }
+  if (ql->layer.op == "MatMul" && ql->layer.weight_input == 1) {
+    std::vector<int64_t> readers = g->consumers(node.outputs[0]);
+    if (readers.size() != 1 || g->is_graph_output(node.outputs[0])) return false;
+    Node& add = g->nodes[size_t(readers[0])];
+    if (add.op_type != "Add" || add.inputs.size() != 2) return false;
+    size_t other = add.inputs[0] == node.outputs[0] ? 1 : 0;
+    if (!g->is_initializer(add.inputs[other])) return false;
+    at::Tensor c = g->initializers.at(add.inputs[other]);
+    if (c.numel() != s.size(0) || c.size(-1) != s.size(0)) return false;
+    if (g->consumers(add.inputs[other]).size() != 1) return false;
+    std::string name = add.inputs[other] + ".bias_corrected";
+    add.inputs[other] = name;
+    g->initializers[name] = (c - s.reshape(c.sizes())).contiguous();
+    return true;
+  }
+  return false;
+}
+
+void quantize_weight(const Graph& g, QuantizedLayer* ql, const PtqOptions& o) {
+  const at::Tensor& w = g.initializers.at(ql->layer.weight);
+  const QuantSpec& spec = ql->plan.weight;
+  ql->weight_quantized = spec.quantized();
+  if (!ql->weight_quantized) {
+    ql->weight_hat = w;
+    return;
+  }
+  ql->layout = make_row_layout(w.sizes().vec(), ql->channel_axis, spec);
+  WeightScaleOptions ws = o.weight_scale;
+  if (ws.method.empty()) ws.method = o.method == "rtn" ? "maxabs" : "mse";
+  ql->weight_params = weight_params(to_rows(w, ql->layout), spec.bits, spec.info(), ws);
+  ql->weight_int = quantize_to_int(to_rows(w.to(at::kFloat), ql->layout), ql->weight_params);
+  ql->weight_hat =
+      from_rows(dequantize(ql->weight_int, ql->weight_params), ql->layout).to(w.scalar_type());
+}
+
+}  // namespace
+
+const std::vector<std::string>& ptq_methods() {
+  static const std::vector<std::string> kMethods = {"rtn", "mse", "multipoint"};
+  return kMethods;
+}
+
+const QuantizedLayer* QuantizedModel::find(const std::string& layer) const {
+  for (const auto& l : layers) {
+    if (l.layer.name == layer) return &l;
+  }
+  return nullptr;
+}
+
+std::string layer_input_value(const std::string& layer) { return layer + "/input_quant"; }
+
+Graph prepare_graph(const Graph& model, const Plan& plan, bool fold_bn) {
+  Graph g = model;
+  if (fold_bn) fold_batchnorm(&g);
+  std::vector<QuantLayer> layers = find_quantizable_layers(g);
+  for (auto it = layers.rbegin(); it != layers.rend(); ++it) {
+    if (!plan.find(it->name)) continue;
+    Node& node = g.nodes[size_t(it->node)];
+    std::string value = layer_input_value(it->name);
+    MPQ_CHECK(g.find_node(value) < 0 && !g.is_initializer(value), g.source, ": the name '", value,
+              "' that mpq gives the input of layer '", it->name, "' is already taken");
+    Node id;
+    id.name = value;
+    id.op_type = "Identity";
+    size_t input = size_t(activation_input(*it));
+    id.inputs = {node.inputs[input]};
+    id.outputs = {value};
+    node.inputs[input] = value;
+    g.nodes.insert(g.nodes.begin() + it->node, std::move(id));
+  }
+  return g;
+}
+
+QuantizedModel quantize_ptq(const Graph& model, const Plan& plan, const Dataset* calibration,
+                            const PtqOptions& o) {
+  bool known_method = false;
+  for (const auto& m : ptq_methods()) known_method |= m == o.method;
+  MPQ_CHECK(known_method, "--method: expected rtn, mse or multipoint, found '", o.method, "'");
+  MPQ_CHECK(o.max_points >= 1 && o.max_points <= 8, "--max-points: expected 1..8, found ",
+            o.max_points);
+  MPQ_CHECK(o.extra_points >= 0, "--points: expected a fraction >= 0, found ", o.extra_points);
+  check_plan(plan, model, "plan");
+
+  QuantizedModel qm;
+  qm.graph = prepare_graph(model, plan, o.fold_batchnorm);
+  Graph& g = qm.graph;
+  for (const auto& layer : find_quantizable_layers(g)) {
+    const LayerPlan* lp = plan.find(layer.name);
+    if (!lp) continue;
+    QuantizedLayer ql;
+    ql.layer = layer;
+    ql.plan = *lp;
+    ql.channel_axis = output_channel_axis(g, layer);
+    ql.act_value = layer_input_value(layer.name);
+    ql.act_quantized = lp->act.quantized();
+    bool wants_points = o.method == "multipoint" && lp->weight.quantized();
+    if (wants_points) {
+      MPQ_CHECK(lp->weight.bits <= 8, "layer '", layer.name,
+                "': multipoint quantizes 2-8 bit weights, found ", lp->weight.bits);
+    }
+    ql.multipoint = wants_points;
+    qm.layers.push_back(std::move(ql));
+  }
+
+  // Calibration statistics.
+  std::vector<LayerStats> stats(qm.layers.size());
+  bool need_data = false;
+  for (size_t i = 0; i < qm.layers.size(); ++i) {
+    QuantizedLayer& ql = qm.layers[i];
+    LayerStats& s = stats[i];
+    if (ql.act_quantized) s.observer = make_observer(observer_for(o), o.observer_options);
+    bool patches = has_patches(g, ql.layer);
+    s.want_mean = patches && o.bias_correction && ql.plan.weight.quantized();
+    s.want_gram = patches && ql.multipoint;
+    need_data |= s.observer || s.want_mean || s.want_gram;
+  }
+  if (need_data) {
+    MPQ_CHECK(calibration, "quantization needs calibration data (--data) for activation ranges",
+              o.bias_correction ? ", bias correction" : "", " or multipoint");
+    calibrate(g, qm.layers, &stats, *calibration, o);
+  }
+
+  // Weights.
+  std::vector<MultipointLayer*> point_layers;
+  std::vector<int64_t> budgets;
+  std::vector<double> energy;
+  for (size_t i = 0; i < qm.layers.size(); ++i) {
+    QuantizedLayer& ql = qm.layers[i];
+    if (!ql.multipoint) {
+      quantize_weight(g, &ql, o);
+      continue;
+    }
+    ql.weight_quantized = true;
+    const at::Tensor& w = g.initializers.at(ql.layer.weight);
+    at::Tensor rows = to_channel_rows(w.to(at::kFloat), ql.channel_axis);
+    ql.points = build_points(rows, ql.plan.weight.bits, o.max_points);
+    at::Tensor gram;
+    if (stats[i].gram_rows > 0)
+      gram = (stats[i].gram_sum / double(stats[i].gram_rows)).to(at::kFloat);
+    compute_errors(rows, gram, &ql.points);
+    double fraction = ql.plan.extra_points > 0 ? ql.plan.extra_points : o.extra_points;
+    point_layers.push_back(&ql.points);
+    budgets.push_back(int64_t(std::llround(fraction * double(rows.size(0)))));
+    energy.push_back(output_energy(rows, gram));
+  }
+  if (!point_layers.empty()) {
+    if (o.point_scope == PointScope::kLayer) {
+      allocate_points(point_layers, budgets, PointScope::kLayer, {});
+    } else {
+      int64_t total = 0;
+      for (int64_t b : budgets) total += b;
+      allocate_points(point_layers, {total}, PointScope::kNetwork, energy);
+    }
+    for (auto& ql : qm.layers) {
+      if (!ql.multipoint) continue;
+      const at::Tensor& w = g.initializers.at(ql.layer.weight);
+      ql.weight_hat = from_channel_rows(reconstruct(ql.points), w.sizes().vec(), ql.channel_axis)
+                          .to(w.scalar_type());
+    }
+  }
+
+  // Bias correction and activation ranges.
+  for (size_t i = 0; i < qm.layers.size(); ++i) {
+    QuantizedLayer& ql = qm.layers[i];
+    LayerStats& s = stats[i];
+    if (s.want_mean && s.patch_rows > 0) {
+      const at::Tensor& w = g.initializers.at(ql.layer.weight);
+      at::Tensor delta = to_channel_rows((ql.weight_hat - w).to(at::kDouble), ql.channel_axis);
+      at::Tensor mean = s.patch_sum / double(s.patch_rows);  // [groups, K]
+      int64_t groups = mean.size(0), channels = delta.size(0);
+      at::Tensor per_channel = mean.repeat_interleave(channels / groups, 0);  // [C, K]
+      at::Tensor shift = (delta * per_channel).sum(1);
+      if (correct_bias(&g, &ql, shift)) ql.bias_shift = shift.abs().max().item<double>();
+      // find_quantizable_layers' bias name may have changed; keep ql.layer in step.
+      const Node& node = g.nodes[size_t(ql.layer.node)];
+      if (ql.layer.op != "MatMul" && node.inputs.size() > 2) ql.layer.bias = node.inputs[2];
+    }
+    if (ql.act_quantized) {
+      auto [lo, hi] = s.observer->range(ql.plan.act.bits, ql.plan.act.info());
+      ql.act_params =
+          params_from_range(at::scalar_tensor(lo, at::kDouble), at::scalar_tensor(hi, at::kDouble),
+                            ql.plan.act.bits, ql.plan.act.info());
+    }
+  }
+
+  qm.info = {{"method", o.method},
+             {"observer", need_data ? observer_for(o) : ""},
+             {"calibration_samples",
+              calibration ? std::min<int64_t>(o.calibration_samples, calibration->size()) : 0},
+             {"bias_correction", o.bias_correction},
+             {"fold_batchnorm", o.fold_batchnorm},
+             {"seed", o.seed}};
+  if (o.method == "multipoint") {
+    qm.info["extra_points"] = o.extra_points;
+    qm.info["max_points"] = o.max_points;
+    qm.info["point_scope"] = o.point_scope == PointScope::kLayer ? "layer" : "network";
+  }
+  return qm;
+}
+
+}  // namespace mpq

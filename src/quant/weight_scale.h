@@ -1,0 +1,42 @@
+// How a weight's scales are chosen (issue 4, "weight scales"): one row per method of one table.
+// All work on the row view of a weight (scheme.h, RowLayout: one scale per row) and vectorise over
+// rows.
+//   maxabs:     the row's [min, max] (symmetric schemes take max |w|): round-to-nearest, no
+//   clipping. mse:        clipping ratio alpha per row from a grid of `grid` values in [min_ratio,
+//   1],
+//               minimising sum |w - Q(w; alpha * range)|^p (p = 2: MSE; other p: the Lp search of
+//               Banner et al. / Nagel et al.). Cost O(grid * numel).
+//   percentile: the row's p-th percentile of |w| (symmetric) or its (100-p)th and p-th
+//               percentiles (affine). Cost O(numel log numel).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <array>
+#include <string>
+
+#include "quant/scheme.h"
+
+namespace mpq {
+
+struct WeightScaleOptions {
+  std::string method = "maxabs";  // PtqOptions leaves it "" to follow the PTQ method
+  double p = 2.0;
+  int64_t grid = 100;
+  double min_ratio = 0.2;
+  double percentile = 99.9;
+};
+
+struct WeightScaleInfo {
+  const char* name;
+  const char* description;
+};
+inline constexpr size_t kNumWeightScaleMethods = 3;
+const std::array<WeightScaleInfo, kNumWeightScaleMethods>& weight_scale_table();
+
+// rows: [R, S] float (to_rows of the weight). Returns per-row parameters of shape [R, 1].
+// Example: QParams p = weight_params(to_rows(w, layout), 4, find_scheme("sym-channel"), {});
+QParams weight_params(const at::Tensor& rows, int bits, const SchemeInfo& scheme,
+                      const WeightScaleOptions& options);
+
+}  // namespace mpq
