@@ -16,6 +16,7 @@
 #include "exec/executor.h"
 #include "onnx/io.h"
 #include "onnx/passes/fold_batchnorm.h"
+#include "pipeline/inspect.h"
 #include "pipeline/onnxruntime.h"
 #include "quant/simulate.h"
 
@@ -39,6 +40,30 @@ std::string mb(double bytes) {
   std::ostringstream o;
   o << std::fixed << std::setprecision(bytes < 1e6 ? 1 : 2) << bytes / 1024.0 << " KiB";
   return o.str();
+}
+
+void add_bitops(const Graph& model, QuantizeResult* r) {
+  ModelSummary summary;
+  try {
+    summary = inspect_model(model);
+  } catch (const Error&) {
+    return;  // symbolic input dimensions: no MACs to count
+  }
+  for (const LayerSummary& l : summary.layers) {
+    double macs = double(l.macs);
+    r->float_bitops += macs * 32 * 32;
+    const QuantizedLayer* q = r->model.find(l.name);
+    if (!q) {
+      r->bitops += macs * 32 * 32;
+      continue;
+    }
+    double wb = q->weight_quantized ? q->plan.weight.bits : 32;
+    double ab = q->act_quantized ? q->plan.act.bits : 32;
+    if (q->multipoint) {
+      macs *= double(q->points.count.sum().item<int64_t>()) / double(q->points.count.numel());
+    }
+    r->bitops += macs * wb * ab;
+  }
 }
 
 }  // namespace
@@ -65,6 +90,7 @@ QuantizeResult run_quantize(const Graph& model, const Plan& plan, const Dataset*
   r.file_bytes = int64_t(bytes.size());
   r.float_file_bytes = int64_t(export_onnx_bytes(model).size());
   if (!output.empty()) write_file_atomic(output, bytes);
+  add_bitops(model, &r);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return r;
 }
@@ -104,6 +130,8 @@ nlohmann::json to_json(const QuantizeResult& r) {
                         {"paper_mb", r.sizes.paper_bytes / double(1 << 20)},
                         {"float_paper_mb", r.sizes.float_paper_bytes / double(1 << 20)},
                         {"weight_bits_average", r.sizes.weight_bits_average}}},
+                      {"bitops", r.bitops},
+                      {"float_bitops", r.float_bitops},
                       {"seconds", r.seconds}};
   if (r.evaluated) {
     j["float"] = to_json(r.float_eval);
@@ -134,6 +162,10 @@ std::string format_text(const QuantizeResult& r) {
     << "\n";
   o << std::setprecision(4) << "papers' size  " << r.sizes.paper_bytes / double(1 << 20)
     << " MB weights only (float " << r.sizes.float_paper_bytes / double(1 << 20) << " MB)\n";
+  if (r.bitops > 0) {
+    o << std::setprecision(3) << "BitOps        " << r.bitops / 1e9 << " G per sample (float "
+      << r.float_bitops / 1e9 << " G)\n";
+  }
   o << std::setprecision(2) << "time          " << r.seconds << " s\n";
   if (r.evaluated) {
     o << "float top-1   " << 100 * r.float_eval.top1 << " %\n";

@@ -26,6 +26,9 @@ struct QuantizeResult {
   int64_t file_bytes = 0;        // the written file
   int64_t float_file_bytes = 0;  // the float model as mpq would write it
   double seconds = 0;            // calibration + quantization + export
+  // BitOps per sample (methods.md: sum_l MACs_l * b_w * b_a, float at 32 bits, a multipoint layer's
+  // MACs times its points per channel); 0 when the input shape is not fixed.
+  double bitops = 0, float_bitops = 0;
   bool evaluated = false;
   EvalResult float_eval, quant_eval;  // quant_eval compares against the float model
 };

@@ -61,10 +61,15 @@ class Writer {
   // initializer, or bit planes and their unpack subgraph. Returns the integer value's name.
   std::string store_int(const at::Tensor& q, int bits, const IntRange& range,
                         const std::string& base, at::ScalarType* type) {
-    if (bits < 8 && options_.weight_storage == "packed") {
+    // The unpack subgraph costs about kUnpackOverhead bytes of nodes and constants: tensors too
+    // small to win that back stay one byte per value.
+    bool worth_it = q.numel() - packed_bytes(bits, q.numel()) > kUnpackOverhead;
+    if (bits < 8 && options_.weight_storage == "packed" && worth_it) {
       std::string planes = weight_tensor(base + "/packed", pack_bitplanes(q, bits, range.qmin));
       std::string out = unique(base + "/int");
-      emit_unpack(&g_, planes, bits, range.qmin, q.sizes().vec(), out, unique(base + "/unpack"));
+      // Short node names: eleven nodes per weight, each name stored three times in the file.
+      emit_unpack(&g_, planes, bits, range.qmin, q.sizes().vec(), out,
+                  unique("unpack" + std::to_string(++unpacks_)));
       *type = packed_type(bits, range.qmin);
       return out;
     }
@@ -146,8 +151,10 @@ class Writer {
     return false;
   }
 
+  static constexpr int64_t kUnpackOverhead = 600;
   Graph& g_;
   int64_t opset_;
+  int unpacks_ = 0;
   QdqOptions options_;
   std::set<std::string> used_;
 };

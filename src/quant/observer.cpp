@@ -414,14 +414,16 @@ class MseObserver : public HistogramObserver {
     const double lo0 = std::min(min_, 0.0), hi0 = std::max(max_, 0.0);
     if (masses.empty() || hi0 == lo0) return {min_, max_};
 
-    // Candidates from alpha = 1 down; strict improvement keeps the wider range on ties.
+    // Candidates [a lo0, b hi0], tried from the widest down: a strict improvement keeps the wider
+    // range on ties, and the fine stage only replaces the coarse best when it does better.
     Range best{lo0, hi0};
-    auto search = [&](auto candidate) {
+    double best_err = std::numeric_limits<double>::infinity();
+    using Factors = std::vector<std::pair<double, double>>;
+    auto search = [&](const Factors& factors) {
       std::vector<double> los, his;
-      for (int64_t k = kGrid; k >= 1; --k) {
-        Range r = candidate(double(k) / double(kGrid));
-        los.push_back(r.first);
-        his.push_back(r.second);
+      for (const auto& [a, b] : factors) {
+        los.push_back(a * lo0);
+        his.push_back(b * hi0);
       }
       const auto opts = at::TensorOptions().dtype(at::kDouble);
       QParams p = params_from_range(at::tensor(los, opts), at::tensor(his, opts), bits, scheme);
@@ -429,7 +431,6 @@ class MseObserver : public HistogramObserver {
       at::Tensor zero = p.zero_point.to(at::kDouble).contiguous();
       const double* s = scale.data_ptr<double>();
       const double* z = zero.data_ptr<double>();
-      double best_err = std::numeric_limits<double>::infinity();
       for (size_t k = 0; k < los.size(); ++k) {
         const Grid g{(double(p.qmin) - z[k]) * s[k], (double(p.qmax) - z[k]) * s[k], s[k]};
         const double err = expected_error(masses, g);
@@ -439,18 +440,40 @@ class MseObserver : public HistogramObserver {
         }
       }
     };
-    search([&](double a) { return Range{a * lo0, a * hi0}; });
-    if (!scheme.symmetric) {
-      const Range joint = best;
-      if (hi0 > 0) search([&](double a) { return Range{joint.first, a * hi0}; });
-      const Range upper = best;
-      if (lo0 < 0) search([&](double a) { return Range{a * lo0, upper.second}; });
+    Factors factors;
+    if (scheme.symmetric || lo0 == 0 || hi0 == 0) {
+      // One factor: symmetric grids depend on max(|lo|, |hi|) or on hi alone; one-sided data has
+      // one end to move.
+      for (int64_t k = kLine; k >= 1; --k) {
+        const double a = double(k) / double(kLine);
+        factors.push_back({a, a});
+      }
+      search(factors);
+      return best;
     }
+    // Both ends move: a coarse 2-D grid, then the 0.01 steps around its best.
+    for (int64_t i = kCoarse; i >= 1; --i) {
+      for (int64_t j = kCoarse; j >= 1; --j) {
+        factors.push_back({double(i) / double(kCoarse), double(j) / double(kCoarse)});
+      }
+    }
+    search(factors);
+    const int64_t a0 = std::lround(best.first / lo0 * double(kLine));
+    const int64_t b0 = std::lround(best.second / hi0 * double(kLine));
+    const int64_t reach = kLine / kCoarse;
+    factors.clear();
+    for (int64_t i = std::min(a0 + reach, kLine); i >= std::max<int64_t>(a0 - reach, 1); --i) {
+      for (int64_t j = std::min(b0 + reach, kLine); j >= std::max<int64_t>(b0 - reach, 1); --j) {
+        factors.push_back({double(i) / double(kLine), double(j) / double(kLine)});
+      }
+    }
+    search(factors);
     return best;
   }
 
  private:
-  static constexpr int64_t kGrid = 100;
+  static constexpr int64_t kLine = 100;   // factors k / 100 for one end, and the fine steps
+  static constexpr int64_t kCoarse = 20;  // factors k / 20 per end for the 2-D grid
 };
 
 class KlObserver : public HistogramObserver {

@@ -40,13 +40,13 @@ void calibrate(const Graph& g, const std::vector<QuantizedLayer>& layers,
   MPQ_CHECK(g.inputs.size() == 1, g.source, ": calibration feeds one input; the model has ",
             g.inputs.size());
   Executor ex(g);
-  ex.check_input(0, at::zeros(
-                        [&] {
-                          std::vector<int64_t> s = data.sample_shape();
-                          s.insert(s.begin(), 1);
-                          return s;
-                        }(),
-                        at::kFloat));
+  std::vector<int64_t> one = data.sample_shape();
+  one.insert(one.begin(), 1);
+  try {
+    ex.check_input(0, at::zeros(one, at::kFloat));
+  } catch (const Error& e) {
+    MPQ_FAIL("calibration data ", data.describe(), " does not fit the model: ", e.what());
+  }
   for (size_t i = 0; i < layers.size(); ++i) {
     LayerStats& s = (*stats)[i];
     if (!s.observer && !s.want_mean && !s.want_gram) continue;

@@ -23,7 +23,7 @@ struct WeightScaleOptions {
   std::string method = "maxabs";  // PtqOptions leaves it "" to follow the PTQ method
   double p = 2.0;
   int64_t grid = 100;
-  double min_ratio = 0.2;
+  double min_ratio = 0.05;
   double percentile = 99.9;
 };
 

@@ -306,25 +306,51 @@ TEST(Observer, MseIsNeverMuchWorseThanMinMax) {
 
 TEST(Observer, MseIsNearTheBestClipOnTheData) {
   // Brute force: the actual error of alpha * [min, max] over alpha = k / 100 on the data itself.
+  // ReLU data has exact zeros; with coarse bins, spreading them over bin 0 would cost ~2%.
   at::manual_seed(13);
   at::Tensor u = at::rand({20000}) * 0.999 + 0.0005;
   at::Tensor x = -at::log(u) * at::sign(at::rand({20000}) - 0.3);
-  for (const at::Tensor& data : {x, at::relu(x)}) {  // relu: exact zeros
-    auto mse = observed("mse", {data});
-    const double mn = data.min().item<double>(), mx = data.max().item<double>();
+  struct Case {
+    at::Tensor data;
+    int64_t bins;
+  };
+  for (const Case& c : {Case{x, 2048}, Case{at::rand({20000}) * 3 - 1, 2048},
+                        Case{at::relu(x), 2048}, Case{at::relu(x), 32}}) {
+    ObserverOptions o;
+    o.bins = c.bins;
+    auto mse = observed("mse", {c.data}, o);
+    const double mn = c.data.min().item<double>(), mx = c.data.max().item<double>();
     for (const char* name : {"sym-tensor", "affine-tensor"}) {
       const SchemeInfo& scheme = find_scheme(name);
-      for (int bits : {3, 4}) {
+      for (int bits : {3, 4, 6, 8}) {
         double best = std::numeric_limits<double>::infinity();
         for (int k = 1; k <= 100; ++k) {
           const double a = k / 100.0;
-          best = std::min(best, quant_mse(data, {a * mn, a * mx}, bits, scheme));
+          best = std::min(best, quant_mse(c.data, {a * mn, a * mx}, bits, scheme));
         }
-        EXPECT_LE(quant_mse(data, mse->range(bits, scheme), bits, scheme), 1.03 * best)
-            << name << " " << bits << (mn < 0 ? "" : " relu");
+        EXPECT_LE(quant_mse(c.data, mse->range(bits, scheme), bits, scheme), 1.01 * best)
+            << name << " " << bits << " bits" << (mn < 0 ? "" : ", relu") << ", " << c.bins
+            << " bins";
       }
     }
   }
+}
+
+TEST(Observer, MseMovesTheEndsOfAnAffineRangeSeparately) {
+  // Dense values in [-1, 1] and a few outliers at 8: one factor for both ends either clips the
+  // negative side away or keeps the outliers; moving the ends separately beats every joint one.
+  at::manual_seed(15);
+  at::Tensor x = at::cat({at::rand({20000}) * 2 - 1, at::full({4}, 8.0f)});
+  const SchemeInfo& scheme = find_scheme("affine-tensor");
+  const double mn = x.min().item<double>(), mx = x.max().item<double>();
+  double best_joint = std::numeric_limits<double>::infinity();
+  for (int k = 1; k <= 100; ++k) {
+    best_joint = std::min(best_joint, quant_mse(x, {k / 100.0 * mn, k / 100.0 * mx}, 4, scheme));
+  }
+  Range r = observed("mse", {x})->range(4, scheme);
+  EXPECT_LT(quant_mse(x, r, 4, scheme), 0.8 * best_joint);
+  EXPECT_GT(r.first / mn, 0.9);  // the negative side is kept
+  EXPECT_LT(r.second, 3);        // the outliers are clipped
 }
 
 TEST(Observer, KlClipsOutliers) {

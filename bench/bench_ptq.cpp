@@ -1,0 +1,154 @@
+// PTQ accuracy and speed (issue 4): each shipped zoo model in float, at uniform W8A8, W6A8, W4A8,
+// W3A8 and W2A8 with round-to-nearest (rtn) and MSE clipping (mse), and with multipoint at 3 and 4
+// bits with 10 % and 25 % extra points; top-1 on the Fashion-MNIST test set, the file size on
+// disk and the time of quantization (calibration on --samples training images included).
+// Usage: bench_ptq [--models resnet20,cnn] [--samples 512] [--limit N] [--json out.json]
+#include <ATen/ATen.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/fs.h"
+#include "core/log.h"
+#include "exec/executor.h"
+#include "exec/runtime.h"
+#include "onnx/io.h"
+#include "onnx/passes/fold_batchnorm.h"
+#include "pipeline/eval.h"
+#include "pipeline/quantize.h"
+#include "quant/simulate.h"
+
+using namespace mpq;
+
+namespace {
+
+struct Config {
+  std::string label;
+  int bits;
+  std::string method;
+  double points = 0;
+};
+
+std::vector<Config> configs() {
+  std::vector<Config> c;
+  for (int b : {8, 6, 4, 3, 2}) {
+    for (const char* m : {"rtn", "mse"}) {
+      c.push_back({"W" + std::to_string(b) + "A8 " + m, b, m});
+    }
+  }
+  for (int b : {4, 3}) {
+    for (double p : {0.10, 0.25}) {
+      c.push_back({"W" + std::to_string(b) + "A8 multipoint +" + std::to_string(int(p * 100)) + "%",
+                   b, "multipoint", p});
+    }
+  }
+  return c;
+}
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  std::string item;
+  while (std::getline(in, item, ',')) out.push_back(item);
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> models = {"resnet20", "mobilenetv2", "cnn", "vit"};
+  int64_t samples = 512, limit = -1;
+  std::string json_path;
+  int threads = 2;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "%s: missing value\n", a.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--models") {
+      models = split(next());
+    } else if (a == "--samples") {
+      samples = std::stoll(next());
+    } else if (a == "--limit") {
+      limit = std::stoll(next());
+    } else if (a == "--json") {
+      json_path = next();
+    } else if (a == "--threads") {
+      threads = std::stoi(next());
+    } else {
+      std::fprintf(stderr,
+                   "usage: bench_ptq [--models a,b] [--samples N] [--limit N] [--json F]\n");
+      return 2;
+    }
+  }
+  init_runtime(threads);
+  set_log_level(LogLevel::kQuiet);
+  nlohmann::json results = nlohmann::json::array();
+  std::printf(
+      "| model | config | top-1 %% | Δ vs float | file KiB | weights MB (papers) | time s |\n");
+  std::printf("|---|---|---|---|---|---|---|\n");
+  for (const std::string& arch : models) {
+    std::string path = std::string(MPQ_SOURCE_DIR) + "/examples/models/" + arch + ".onnx";
+    if (!std::filesystem::exists(path)) {
+      std::fprintf(stderr, "skipping %s: %s not found\n", arch.c_str(), path.c_str());
+      continue;
+    }
+    Graph g = import_onnx(path);
+    DataOptions cal;
+    cal.spec = "fashion-mnist:train";
+    cal.preprocess = model_preprocess(g, cal.preprocess);
+    auto calibration = open_dataset(cal);
+    DataOptions test = cal;
+    test.spec = "fashion-mnist:test";
+    test.limit = limit;
+    auto data = open_dataset(test);
+    EvalOptions eo;
+    eo.progress = false;
+    eo.batch_size = 500;
+    Graph folded = g;
+    fold_batchnorm(&folded);
+    Executor reference(folded);
+    EvalResult f = evaluate(reference, arch, *data, eo, nullptr);
+    int64_t float_bytes = int64_t(export_onnx_bytes(g).size());
+    std::printf("| %s | float | %.2f | | %.1f | %.4f | |\n", arch.c_str(), 100 * f.top1,
+                double(float_bytes) / 1024, 0.0);
+    results.push_back(
+        {{"model", arch}, {"config", "float"}, {"top1", f.top1}, {"file_bytes", float_bytes}});
+    for (const Config& c : configs()) {
+      PtqOptions o;
+      o.method = c.method;
+      o.weight_scale.method = "";
+      o.calibration_samples = samples;
+      o.extra_points = c.points;
+      o.progress = false;
+      QuantizeResult r = run_quantize(g, uniform_plan(g, c.bits, 8), calibration.get(), o, {}, "");
+      Executor q(r.model.graph);
+      attach_quantizers(&q, r.model);
+      EvalResult e = evaluate(q, arch, *data, eo, &reference);
+      std::printf("| %s | %s | %.2f | %+.2f | %.1f | %.4f | %.2f |\n", arch.c_str(),
+                  c.label.c_str(), 100 * e.top1, 100 * (e.top1 - f.top1),
+                  double(r.file_bytes) / 1024, r.sizes.paper_bytes / double(1 << 20), r.seconds);
+      std::fflush(stdout);
+      results.push_back({{"model", arch},
+                         {"config", c.label},
+                         {"bits", c.bits},
+                         {"method", c.method},
+                         {"extra_points", c.points},
+                         {"top1", e.top1},
+                         {"agreement", e.agreement},
+                         {"file_bytes", r.file_bytes},
+                         {"paper_mb", r.sizes.paper_bytes / double(1 << 20)},
+                         {"seconds", r.seconds}});
+    }
+  }
+  if (!json_path.empty()) write_file_atomic(json_path, results.dump(2) + "\n");
+  return 0;
+}
