@@ -17,6 +17,7 @@
 #include "exec/executor.h"
 #include "exec/runtime.h"
 #include "onnx/io.h"
+#include "onnx/layers.h"
 #include "onnx/passes/fold_batchnorm.h"
 #include "pipeline/eval.h"
 #include "pipeline/quantize.h"
@@ -118,8 +119,12 @@ int main(int argc, char** argv) {
     Executor reference(folded);
     EvalResult f = evaluate(reference, arch, *data, eo, nullptr);
     int64_t float_bytes = int64_t(export_onnx_bytes(g).size());
+    double float_mb = 0;
+    for (const auto& l : find_quantizable_layers(g)) {
+      float_mb += double(g.initializers.at(l.weight).numel()) * 4 / double(1 << 20);
+    }
     std::printf("| %s | float | %.2f | | %.1f | %.4f | |\n", arch.c_str(), 100 * f.top1,
-                double(float_bytes) / 1024, 0.0);
+                double(float_bytes) / 1024, float_mb);
     results.push_back(
         {{"model", arch}, {"config", "float"}, {"top1", f.top1}, {"file_bytes", float_bytes}});
     for (const Config& c : configs()) {

@@ -74,7 +74,10 @@ class Graph {
 
   std::vector<Node> nodes;                         // topological order
   std::map<std::string, at::Tensor> initializers;  // weights, folded Constant outputs included
-  std::vector<ValueInfo> inputs;                   // graph inputs that are not initializers
+  // Stored element types of initializers ATen has no type for: INT4 / UINT4 (opset 21), held
+  // unpacked as int8 / uint8 and packed again on export.
+  std::map<std::string, int32_t> initializer_types;
+  std::vector<ValueInfo> inputs;  // graph inputs that are not initializers
   std::vector<ValueInfo> outputs;
   std::vector<ValueInfo> value_infos;  // intermediate shapes the file declared (kept for export)
 

@@ -186,7 +186,9 @@ Graph import_onnx_bytes(const std::string& bytes, const std::string& base_dir,
   MPQ_CHECK(graph.sparse_initializer_size() == 0, label, ": sparse initializers are not supported");
   for (const auto& init : graph.initializer()) {
     MPQ_CHECK(!init.name().empty(), label, ": an initializer has no name");
-    g.initializers[init.name()] = internal::tensor_from_proto(init, base_dir, label);
+    int32_t type = 0;
+    g.initializers[init.name()] = internal::tensor_from_proto(init, base_dir, label, &type);
+    if (type == kOnnxInt4 || type == kOnnxUint4) g.initializer_types[init.name()] = type;
   }
   for (const auto& in : graph.input())
     if (!g.initializers.count(in.name())) g.inputs.push_back(value_info_from_proto(in));
@@ -249,7 +251,9 @@ onnx::ModelProto to_proto(const Graph& g, const ExportOptions& options, const st
   for (const auto& vi : g.value_infos) value_info_to_proto(vi, graph->add_value_info());
   for (const auto& [name, tensor] : g.initializers) {
     auto* init = graph->add_initializer();
-    internal::tensor_to_proto(tensor, name, init);
+    auto type = g.initializer_types.find(name);
+    internal::tensor_to_proto(tensor, name, init,
+                              type == g.initializer_types.end() ? 0 : type->second);
     if (options.external_threshold > 0 && int64_t(tensor.nbytes()) >= options.external_threshold) {
       MPQ_CHECK(!path.empty(), "external data needs a file path");
       std::string location = std::filesystem::path(path).filename().string() + ".data";

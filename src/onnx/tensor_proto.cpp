@@ -69,6 +69,8 @@ int32_t onnx_type_from_scalar(at::ScalarType type) {
 }
 
 std::string onnx_type_name(int32_t elem_type) {
+  if (elem_type == kOnnxUint4) return "UINT4";  // newer than the installed ONNX's enum
+  if (elem_type == kOnnxInt4) return "INT4";
   if (onnx::TensorProto_DataType_IsValid(elem_type)) {
     return onnx::TensorProto_DataType_Name(static_cast<onnx::TensorProto_DataType>(elem_type));
   }
@@ -122,11 +124,44 @@ std::string read_external(const onnx::TensorProto& proto, const std::string& bas
   return bytes;
 }
 
+// Two 4-bit values per byte, the first in the low nibble; signed values sign-extend.
+at::Tensor int4_from_proto(const onnx::TensorProto& proto, const std::string& base_dir,
+                           const std::string& where, const std::string& label) {
+  bool is_signed = proto.data_type() == kOnnxInt4;
+  std::vector<int64_t> shape(proto.dims().begin(), proto.dims().end());
+  int64_t numel = 1;
+  for (int64_t d : shape) {
+    MPQ_CHECK(d >= 0, label, ": negative dimension ", d);
+    numel *= d;
+  }
+  std::string bytes;
+  if (proto.data_location() == onnx::TensorProto::EXTERNAL) {
+    bytes = read_external(proto, base_dir, where);
+  } else if (proto.has_raw_data()) {
+    bytes = proto.raw_data();
+  } else {
+    for (int32_t v : proto.int32_data()) bytes.push_back(char(uint8_t(v)));
+  }
+  MPQ_CHECK(int64_t(bytes.size()) == (numel + 1) / 2, label, ": expected ", (numel + 1) / 2,
+            " bytes of 4-bit data for shape ", at::IntArrayRef(shape), ", found ", bytes.size());
+  at::Tensor t = at::empty(shape, at::TensorOptions(is_signed ? at::kChar : at::kByte));
+  auto* out = static_cast<uint8_t*>(t.data_ptr());
+  for (int64_t i = 0; i < numel; ++i) {
+    uint8_t nibble = (uint8_t(bytes[size_t(i / 2)]) >> (4 * (i % 2))) & 0xF;
+    out[i] = is_signed && nibble >= 8 ? uint8_t(nibble | 0xF0) : nibble;
+  }
+  return t;
+}
+
 }  // namespace
 
 at::Tensor tensor_from_proto(const onnx::TensorProto& proto, const std::string& base_dir,
-                             const std::string& where) {
+                             const std::string& where, int32_t* onnx_type) {
   std::string label = where + ": tensor '" + proto.name() + "'";
+  if (onnx_type) *onnx_type = proto.data_type();
+  if (proto.data_type() == kOnnxInt4 || proto.data_type() == kOnnxUint4) {
+    return int4_from_proto(proto, base_dir, where, label);
+  }
   at::ScalarType type = scalar_type_from_onnx(proto.data_type(), label);
   std::vector<int64_t> shape(proto.dims().begin(), proto.dims().end());
   int64_t numel = 1;
@@ -180,9 +215,24 @@ at::Tensor tensor_from_proto(const onnx::TensorProto& proto, const std::string& 
   return t;
 }
 
-void tensor_to_proto(const at::Tensor& tensor, const std::string& name, onnx::TensorProto* proto) {
+void tensor_to_proto(const at::Tensor& tensor, const std::string& name, onnx::TensorProto* proto,
+                     int32_t onnx_type) {
   at::Tensor t = tensor.detach().to(at::kCPU).contiguous();
   proto->set_name(name);
+  if (onnx_type == kOnnxInt4 || onnx_type == kOnnxUint4) {
+    bool is_signed = onnx_type == kOnnxInt4;
+    at::Tensor v = t.to(at::kLong).reshape({-1});
+    int64_t lo = is_signed ? -8 : 0, n = v.numel();
+    MPQ_CHECK(n == 0 || (v.min().item<int64_t>() >= lo && v.max().item<int64_t>() <= lo + 15),
+              "tensor '", name, "': values do not fit ", is_signed ? "INT4" : "UINT4");
+    std::string bytes(size_t((n + 1) / 2), '\0');
+    const int64_t* p = v.data_ptr<int64_t>();
+    for (int64_t i = 0; i < n; ++i) bytes[size_t(i / 2)] |= char((p[i] & 0xF) << (4 * (i % 2)));
+    proto->set_data_type(onnx_type);
+    for (int64_t d : t.sizes()) proto->add_dims(d);
+    proto->set_raw_data(bytes);
+    return;
+  }
   proto->set_data_type(onnx_type_from_scalar(t.scalar_type()));
   for (int64_t d : t.sizes()) proto->add_dims(d);
   proto->set_raw_data(std::string(static_cast<const char*>(t.data_ptr()), t.nbytes()));

@@ -26,6 +26,8 @@ enum OnnxType : int32_t {
   kOnnxUint32 = 12,
   kOnnxUint64 = 13,
   kOnnxBfloat16 = 16,
+  kOnnxUint4 = 21,  // opset 21: two values per byte, low nibble first; held as uint8 / int8
+  kOnnxInt4 = 22,
 };
 
 // The ATen type for an ONNX element type; throws naming `where` for types ATen lacks.

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "onnx/builder.h"
+#include "onnx/tensor_proto.h"
 #include "quant/packing.h"
 #include "quant/patches.h"
 
@@ -63,6 +64,13 @@ class Writer {
                         const std::string& base, at::ScalarType* type) {
     // The unpack subgraph costs about kUnpackOverhead bytes of nodes and constants: tensors too
     // small to win that back stay one byte per value.
+    if (bits <= 4 && opset_ >= 21 && options_.weight_storage == "packed") {
+      // Opset 21 has 4-bit types: DequantizeLinear reads them directly.
+      *type = range.qmin < 0 ? at::kChar : at::kByte;
+      std::string name = weight_tensor(base + "/int4", q.to(*type));
+      int4_types_[name] = g_.initializer_types[name] = range.qmin < 0 ? kOnnxInt4 : kOnnxUint4;
+      return name;
+    }
     bool worth_it = q.numel() - packed_bytes(bits, q.numel()) > kUnpackOverhead;
     if (bits < 8 && options_.weight_storage == "packed" && worth_it) {
       std::string planes = weight_tensor(base + "/packed", pack_bitplanes(q, bits, range.qmin));
@@ -93,6 +101,8 @@ class Writer {
       std::string s = param_tensor(base + "/scale", per_tensor ? scale.reshape({}) : scale);
       std::string z =
           param_tensor(base + "/zero_point", (per_tensor ? zp.reshape({}) : zp).round().to(type));
+      auto int4 = int4_types_.find(q);  // DequantizeLinear wants x and its zero point alike
+      if (int4 != int4_types_.end()) g_.initializer_types[z] = int4->second;
       Attrs a;
       if (!per_tensor) a["axis"] = attr(axis);
       return node("DequantizeLinear", {q, s, z}, base + "/dequantize", a);
@@ -155,6 +165,7 @@ class Writer {
   Graph& g_;
   int64_t opset_;
   int unpacks_ = 0;
+  std::map<std::string, int32_t> int4_types_;
   QdqOptions options_;
   std::set<std::string> used_;
 };
@@ -322,7 +333,8 @@ Graph export_qdq(const QuantizedModel& model, const QdqOptions& options, SizeRep
   // quantizers' parameters (scales, zero points, indices, shapes, unpack constants).
   SizeReport r;
   for (const auto& [name, t] : g.initializers) {
-    int64_t bytes = int64_t(t.numel() * t.element_size());
+    int64_t bytes = g.initializer_types.count(name) ? (t.numel() + 1) / 2  // INT4 / UINT4
+                                                    : int64_t(t.numel() * t.element_size());
     if (w.weight_names.count(name)) {
       r.weight_bytes += bytes;
     } else if (at::isFloatingType(t.scalar_type()) && !w.param_names.count(name)) {

@@ -9,10 +9,12 @@
 //   multipoint   one DequantizeLinear per point over the channels that use it, scattered back to
 //                all channels with Concat + Gather, summed with Sum (methods.md §3): the same
 //                b-bit operands, executed as their sum.
-// Storage: 8-bit weights as int8/uint8 initializers; 2-7 bit weights as bit planes (packing.h)
-// unpacked by a constant subgraph of standard ops that ONNX Runtime folds at load time, so the file
-// holds n * b / 8 bytes per weight; 16-bit weights as int16 with Cast, Sub, Mul. With storage
-// "int8" every sub-8-bit weight is stored as one int8 per value instead (larger, simpler graph).
+// Storage: 8-bit weights as int8/uint8 initializers; 2-4 bit weights of opset-21 models as INT4 /
+// UINT4 (two values per byte, read by DequantizeLinear directly); other 2-7 bit weights as bit
+// planes (packing.h) unpacked by a constant subgraph of standard ops that ONNX Runtime folds at
+// load time, so the file holds n * b / 8 bytes per weight (tensors whose saving would not repay the
+// subgraph's ~600 bytes stay one byte per value); 16-bit weights as int16 with Cast, Sub, Mul.
+// With storage "int8" every sub-8-bit weight is stored as one int8 per value instead.
 // The outputs equal the simulation (simulate.h) up to float rounding: both compute
 // (clamp(round(x / s) + z) - z) * s with the same s and z.
 #pragma once

@@ -25,8 +25,9 @@ namespace {
 
 constexpr int64_t kSize = 12;
 
-Graph tiny(const std::string& arch, uint64_t seed = 0) {
+Graph tiny(const std::string& arch, uint64_t seed = 0, int64_t opset = 17) {
   ZooOptions o;
+  o.opset = opset;
   o.height = o.width = kSize;
   o.width_mult = 0.5;
   o.depth = 1;
@@ -114,6 +115,7 @@ struct ExportCase {
   std::string method = "mse";
   std::string storage = "packed";
   double points = 0;
+  int64_t opset = 17;
 };
 
 std::vector<ExportCase> export_cases() {
@@ -128,6 +130,9 @@ std::vector<ExportCase> export_cases() {
       {"vit_w4a8", "vit", 4, 8},
       {"vit_w6a8_group", "vit", 6, 8, "usym-group", 16},
       {"cnn_w4_float_acts", "cnn", 4, 32},
+      // Opset 21: 4-bit weights as INT4 / UINT4 initializers instead of bit planes.
+      {"resnet_w4a8_int4_opset21", "resnet20", 4, 8, "sym-channel", 0, "mse", "packed", 0, 21},
+      {"resnet_w3a8_uint4_opset21", "resnet20", 3, 8, "affine-channel", 0, "rtn", "packed", 0, 21},
   };
 }
 
@@ -135,7 +140,7 @@ class PtqExport : public ::testing::TestWithParam<ExportCase> {};
 
 TEST_P(PtqExport, FileComputesTheSimulation) {
   const ExportCase& c = GetParam();
-  Graph g = tiny(c.arch);
+  Graph g = tiny(c.arch, 0, c.opset);
   auto data = random_data(32);
   Plan plan = uniform_plan(g, c.weight_bits, c.act_bits);
   for (auto& l : plan.layers) {
@@ -152,6 +157,8 @@ TEST_P(PtqExport, FileComputesTheSimulation) {
   std::string path = test::temp_dir() + "/" + c.name + ".onnx";
   export_onnx(out, path);
   Graph back = import_onnx(path);
+  EXPECT_EQ(back.initializer_types, out.initializer_types);
+  EXPECT_EQ(out.initializer_types.empty(), c.opset < 21) << c.name;
 
   at::Tensor x = data->read({0, 1, 2, 3, 4, 5, 6, 7}).x;
   at::Tensor sim = run_simulation(q, x);
