@@ -195,11 +195,14 @@ std::string export_weight(Writer& w, const QuantizedLayer& ql, const at::Tensor&
       std::string x = w.dequant(qi, type, p, 0, 2, pb);
       if (idx.numel() < channels) {
         // Channels without this point read a zero row.
-        std::string zero = w.param_tensor(pb + "/zero_row", at::zeros({1, k}, at::kFloat));
+        // A zero row made at load time (ConstantOfShape) rather than stored: 4 K bytes saved.
+        std::string zero = w.node("ConstantOfShape",
+                                  {w.param_tensor(pb + "/zero_row_shape", at::tensor({int64_t(1), k}))},
+                                  pb + "/zero_row", {{"value", attr(at::zeros({1}, at::kFloat))}});
         std::string padded =
             w.node("Concat", {x, zero}, pb + "/concat", {{"axis", attr(int64_t(0))}});
-        at::Tensor where = at::full({channels}, idx.numel(), at::kLong);
-        where.index_put_({idx}, at::arange(idx.numel(), at::kLong));
+        at::Tensor where = at::full({channels}, idx.numel(), at::kInt);
+        where.index_put_({idx}, at::arange(idx.numel(), at::kInt));
         x = w.node("Gather", {padded, w.param_tensor(pb + "/channels", where)}, pb + "/scatter",
                    {{"axis", attr(int64_t(0))}});
       }
