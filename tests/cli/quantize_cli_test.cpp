@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/cli_util.h"
 #include "core/fs.h"
 #include "core/process.h"
 #include "onnx/io.h"
@@ -15,20 +16,8 @@
 namespace mpq {
 namespace {
 
-ProcessResult mpq(std::vector<std::string> args) {
-  args.insert(args.begin(), std::string(MPQ_BINARY_DIR) + "/src/mpq");
-  args.insert(args.begin() + 1, "--threads=1");
-  return run_process(args);
-}
-
-void expect_one_line_error(const ProcessResult& r, std::vector<std::string> needles) {
-  EXPECT_NE(r.exit_code, 0) << r.output;
-  std::string out = r.output;
-  ASSERT_FALSE(out.empty());
-  if (out.back() == '\n') out.pop_back();
-  EXPECT_EQ(out.find('\n'), std::string::npos) << "more than one line:\n" << r.output;
-  for (const auto& n : needles) EXPECT_NE(out.find(n), std::string::npos) << n << " in: " << out;
-}
+using test::expect_one_line_error;
+using test::mpq;
 
 std::string small_model(const std::string& dir) {
   ZooOptions o;

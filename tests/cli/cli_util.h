@@ -1,0 +1,31 @@
+// Running the mpq binary from the CLI tests, and the check every bad-input case shares.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "core/process.h"
+
+namespace mpq::test {
+
+// Runs build/src/mpq with one thread.
+inline ProcessResult mpq(std::vector<std::string> args) {
+  args.insert(args.begin(), std::string(MPQ_BINARY_DIR) + "/src/mpq");
+  args.insert(args.begin() + 1, "--threads=1");
+  return run_process(args);
+}
+
+// Fails unless the command failed with exactly one line that contains every needle.
+inline void expect_one_line_error(const ProcessResult& r, std::vector<std::string> needles) {
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  std::string out = r.output;
+  ASSERT_FALSE(out.empty());
+  if (out.back() == '\n') out.pop_back();
+  EXPECT_EQ(out.find('\n'), std::string::npos) << "more than one line:\n" << r.output;
+  EXPECT_EQ(out.rfind("mpq: error: ", 0), 0u) << out;
+  for (const auto& n : needles) EXPECT_NE(out.find(n), std::string::npos) << n << " in: " << out;
+}
+
+}  // namespace mpq::test
