@@ -130,7 +130,6 @@ int main(int argc, char** argv) {
     for (const Config& c : configs()) {
       PtqOptions o;
       o.method = c.method;
-      o.weight_scale.method = "";
       o.calibration_samples = samples;
       o.extra_points = c.points;
       o.progress = false;

@@ -39,7 +39,6 @@ void add_quantize_command(CLI::App& app) {
     bool no_bias_correction = false, no_fold = false, json = false;
   };
   auto a = std::make_shared<Args>();
-  a->ptq.weight_scale.method = "";
   CLI::App* cmd = app.add_subcommand(
       "quantize", "post-training quantization to a QDQ ONNX model (rtn, mse, multipoint)");
   cmd->footer(table_help());

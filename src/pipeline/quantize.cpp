@@ -36,9 +36,9 @@ int parse_int(const std::string& text, const std::string& flag, const std::strin
   return v;
 }
 
-std::string mb(double bytes) {
+std::string kib(double bytes) {
   std::ostringstream o;
-  o << std::fixed << std::setprecision(bytes < 1e6 ? 1 : 2) << bytes / 1024.0 << " KiB";
+  o << std::fixed << std::setprecision(1) << bytes / 1024.0 << " KiB";
   return o.str();
 }
 
@@ -154,11 +154,11 @@ std::string format_text(const QuantizeResult& r) {
   o << ")\n";
   o << std::fixed << std::setprecision(2);
   o << "weight bits   " << r.sizes.weight_bits_average << " average over quantizable weights\n";
-  o << "size on disk  " << mb(double(r.file_bytes)) << " (float model "
-    << mb(double(r.float_file_bytes)) << ", "
+  o << "size on disk  " << kib(double(r.file_bytes)) << " (float model "
+    << kib(double(r.float_file_bytes)) << ", "
     << double(r.float_file_bytes) / double(std::max<int64_t>(r.file_bytes, 1)) << "x smaller)\n";
-  o << "  integers    " << mb(double(r.sizes.weight_bytes)) << ", scales etc. "
-    << mb(double(r.sizes.param_bytes)) << ", float tensors " << mb(double(r.sizes.float_bytes))
+  o << "  integers    " << kib(double(r.sizes.weight_bytes)) << ", scales etc. "
+    << kib(double(r.sizes.param_bytes)) << ", float tensors " << kib(double(r.sizes.float_bytes))
     << "\n";
   o << std::setprecision(4) << "papers' size  " << r.sizes.paper_bytes / double(1 << 20)
     << " MB weights only (float " << r.sizes.float_paper_bytes / double(1 << 20) << " MB)\n";

@@ -196,9 +196,10 @@ std::string export_weight(Writer& w, const QuantizedLayer& ql, const at::Tensor&
       if (idx.numel() < channels) {
         // Channels without this point read a zero row.
         // A zero row made at load time (ConstantOfShape) rather than stored: 4 K bytes saved.
-        std::string zero = w.node("ConstantOfShape",
-                                  {w.param_tensor(pb + "/zero_row_shape", at::tensor({int64_t(1), k}))},
-                                  pb + "/zero_row", {{"value", attr(at::zeros({1}, at::kFloat))}});
+        std::string zero =
+            w.node("ConstantOfShape",
+                   {w.param_tensor(pb + "/zero_row_shape", at::tensor({int64_t(1), k}))},
+                   pb + "/zero_row", {{"value", attr(at::zeros({1}, at::kFloat))}});
         std::string padded =
             w.node("Concat", {x, zero}, pb + "/concat", {{"axis", attr(int64_t(0))}});
         at::Tensor where = at::full({channels}, idx.numel(), at::kInt);
@@ -286,7 +287,6 @@ Graph export_qdq(const QuantizedModel& model, const QdqOptions& options, SizeRep
   Writer w(&g, options);
   std::set<std::string> identities;
   double paper_bytes = 0, float_paper = 0, quantizable = 0;
-  std::set<std::string> seen_weights;
   for (const QuantizedLayer& ql : model.layers) {
     identities.insert(ql.act_value);
     const at::Tensor weight = model.graph.initializers.at(ql.layer.weight);

@@ -90,8 +90,7 @@ bool has_patches(const Graph& g, const QuantLayer& l) {
   return false;
 }
 
-at::Tensor layer_patches(const Graph& g, const QuantLayer& l, const at::Tensor& input,
-                         int64_t max_rows) {
+at::Tensor layer_patches(const Graph& g, const QuantLayer& l, const at::Tensor& input) {
   MPQ_ASSERT(has_patches(g, l), "layer ", l.name, " has no patch view");
   const Node& n = g.nodes[size_t(l.node)];
   const at::Tensor& w = g.initializers.at(l.weight);
@@ -107,11 +106,13 @@ at::Tensor layer_patches(const Graph& g, const QuantLayer& l, const at::Tensor& 
   } else {  // W @ x: columns of x
     p = x.transpose(-1, -2).reshape({1, -1, w.size(1)});
   }
-  if (max_rows > 0 && p.size(1) > max_rows) {
-    int64_t step = (p.size(1) + max_rows - 1) / max_rows;
-    p = p.slice(1, 0, p.size(1), step);
-  }
   return p;
+}
+
+at::Tensor subsample_rows(const at::Tensor& p, int64_t max_rows) {
+  if (max_rows <= 0 || p.size(1) <= max_rows) return p;
+  int64_t step = (p.size(1) + max_rows - 1) / max_rows;
+  return p.slice(1, 0, p.size(1), step);
 }
 
 }  // namespace mpq

@@ -25,9 +25,10 @@ int64_t activation_input(const QuantLayer& layer);
 int64_t layer_groups(const Graph& graph, const QuantLayer& layer);
 bool has_patches(const Graph& graph, const QuantLayer& layer);
 
-// [groups, M, K] patches of `input` (the layer's activation input for a batch). When M would
-// exceed max_rows, keeps every (M / max_rows)-th row (a deterministic subsample).
-at::Tensor layer_patches(const Graph& graph, const QuantLayer& layer, const at::Tensor& input,
-                         int64_t max_rows = -1);
+// [groups, M, K] patches of `input` (the layer's activation input for a batch).
+at::Tensor layer_patches(const Graph& graph, const QuantLayer& layer, const at::Tensor& input);
+// At most max_rows of the M rows: every ceil(M / max_rows)-th (a deterministic subsample);
+// max_rows <= 0 keeps all.
+at::Tensor subsample_rows(const at::Tensor& patches, int64_t max_rows);
 
 }  // namespace mpq

@@ -61,10 +61,7 @@ void calibrate(const Graph& g, const std::vector<QuantizedLayer>& layers,
           s.patch_rows += p.size(1);
         }
         if (s.want_gram) {
-          if (o.gram_rows > 0 && p.size(1) > o.gram_rows) {
-            int64_t step = (p.size(1) + o.gram_rows - 1) / o.gram_rows;
-            p = p.slice(1, 0, p.size(1), step);
-          }
+          p = subsample_rows(p, o.gram_rows);
           at::Tensor gram = at::bmm(p.transpose(1, 2), p);
           s.gram_sum = s.gram_sum.defined() ? s.gram_sum + gram : gram;
           s.gram_rows += p.size(1);
@@ -77,7 +74,8 @@ void calibrate(const Graph& g, const std::vector<QuantizedLayer>& layers,
   MPQ_CHECK(n > 0, "calibration data ", data.describe(), ": expected at least one sample");
   DataLoader loader(data, std::min(o.batch_size, n), /*shuffle=*/true, o.seed);
   int64_t done = 0;
-  Progress progress("calibrate", n);
+  Progress progress("calibrate", o.progress ? n : 0);
+  if (!o.progress) progress.finish();
   at::NoGradGuard no_grad;
   Batch b;
   while (done < n && loader.next(&b)) {
@@ -90,8 +88,8 @@ void calibrate(const Graph& g, const std::vector<QuantizedLayer>& layers,
   progress.finish();
 }
 
-// The bias the correction adjusts: returns a tensor to write back through `store`, or false when
-// the layer has no place for one.
+// Subtracts `shift` from the layer's bias (creating one for Conv and Gemm); false when the layer
+// has no place for one.
 bool correct_bias(Graph* g, QuantizedLayer* ql, const at::Tensor& shift) {
   Node& node = g->nodes[size_t(ql->layer.node)];
   auto set_bias = [&](size_t input, const at::Tensor& value) {

@@ -62,9 +62,9 @@ struct QuantizedModel {
 };
 
 struct PtqOptions {
-  std::string method = "mse";       // rtn | mse | multipoint
-  WeightScaleOptions weight_scale;  // its method "" = maxabs for rtn, mse for mse
-  std::string observer;             // "" = minmax for rtn, mse otherwise
+  std::string method = "mse";           // rtn | mse | multipoint
+  WeightScaleOptions weight_scale{""};  // method "" = maxabs for rtn, mse for mse
+  std::string observer;                 // "" = minmax for rtn, mse otherwise
   ObserverOptions observer_options;
   int64_t calibration_samples = 512;
   int64_t batch_size = 64;

@@ -70,7 +70,6 @@ double rel_err(const at::Tensor& a, const at::Tensor& ref) {
 PtqOptions quick(const std::string& method = "mse") {
   PtqOptions o;
   o.method = method;
-  o.weight_scale.method = "";
   o.calibration_samples = 32;
   o.batch_size = 16;
   o.progress = false;
