@@ -3,6 +3,7 @@
 // bits with 10 % and 25 % extra points; top-1 on the Fashion-MNIST test set, the file size on
 // disk and the time of quantization (calibration on --samples training images included).
 // Usage: bench_ptq [--models resnet20,cnn] [--samples 512] [--limit N] [--json out.json]
+//                  [--only SUBSTRING] [--clip-error output|diagonal|weight]
 #include <ATen/ATen.h>
 
 #include <cstdio>
@@ -63,7 +64,7 @@ std::vector<std::string> split(const std::string& s) {
 int main(int argc, char** argv) {
   std::vector<std::string> models = {"resnet20", "mobilenetv2", "cnn", "vit"};
   int64_t samples = 512, limit = -1;
-  std::string json_path;
+  std::string json_path, only, clip_error = "output";
   int threads = 2;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -84,9 +85,14 @@ int main(int argc, char** argv) {
       json_path = next();
     } else if (a == "--threads") {
       threads = std::stoi(next());
+    } else if (a == "--only") {
+      only = next();
+    } else if (a == "--clip-error") {
+      clip_error = next();
     } else {
       std::fprintf(stderr,
-                   "usage: bench_ptq [--models a,b] [--samples N] [--limit N] [--json F]\n");
+                   "usage: bench_ptq [--models a,b] [--samples N] [--limit N] [--json F] "
+                   "[--only SUBSTRING] [--clip-error E]\n");
       return 2;
     }
   }
@@ -128,8 +134,10 @@ int main(int argc, char** argv) {
     results.push_back(
         {{"model", arch}, {"config", "float"}, {"top1", f.top1}, {"file_bytes", float_bytes}});
     for (const Config& c : configs()) {
+      if (!only.empty() && c.label.find(only) == std::string::npos) continue;
       PtqOptions o;
       o.method = c.method;
+      o.clip_error = clip_error;
       o.calibration_samples = samples;
       o.extra_points = c.points;
       o.progress = false;

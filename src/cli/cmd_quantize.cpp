@@ -51,6 +51,10 @@ void add_quantize_command(CLI::App& app) {
                   "activation observer (default: minmax for rtn, mse otherwise)");
   cmd->add_option("--weight-scale", a->ptq.weight_scale.method,
                   "weight scale method (default: maxabs for rtn, mse otherwise)");
+  cmd->add_option("--clip-error", a->ptq.clip_error,
+                  "what mse clipping and multipoint points minimise: output (the layer's output "
+                  "error on calibration data) or weight (the plain weight error)")
+      ->capture_default_str();
   cmd->add_option("--percentile", a->ptq.observer_options.percentile,
                   "percentile for the percentile observer")
       ->capture_default_str();

@@ -101,16 +101,22 @@ at::Tensor round_to_grid(const at::Tensor& r, const at::Tensor& a, const IntRang
   return at::round(r / a.unsqueeze(1)).clamp_(double(g.qmin), double(g.qmax));
 }
 
-// The least-squares scale <r,q> / ||q||^2 per row, rounded to float32 (the stored value);
-// `fallback` where q is all zero. <r,q> > 0 whenever q != 0, as q has the signs of r.
-at::Tensor ls_scale(const at::Tensor& r, const at::Tensor& q, const at::Tensor& fallback) {
-  at::Tensor qq = q.square().sum(1);
-  at::Tensor a = at::where(qq > 0, (r * q).sum(1) / qq.clamp_min(1), fallback);
-  return a.clamp_min(kMinScale).to(at::kFloat).to(at::kDouble);
-}
+// The metric the point search minimises: ||d||^2, or d^T G d with one G for all rows of a block.
+struct Metric {
+  at::Tensor gram;  // float64 [K, K], or undefined for the identity
+  at::Tensor apply(const at::Tensor& d) const { return gram.defined() ? d.mm(gram) : d; }
+  at::Tensor error(const at::Tensor& d) const { return (d * apply(d)).sum(1); }
+};
 
-at::Tensor squared_error(const at::Tensor& r, const at::Tensor& a, const at::Tensor& q) {
-  return (r - a.unsqueeze(1) * q).square().sum(1);
+// The least-squares scale <r,q>_G / ||q||_G^2 per row, rounded to float32 (the stored value);
+// `fallback` where it is not positive (q all zero, or pointing away from r under G).
+at::Tensor ls_scale(const at::Tensor& r, const at::Tensor& q, const at::Tensor& fallback,
+                    const Metric& m) {
+  at::Tensor gq = m.apply(q);
+  at::Tensor qq = (q * gq).sum(1), rq = (r * gq).sum(1);
+  at::Tensor ok = (qq > 0) & (rq > 0);
+  at::Tensor a = at::where(ok, rq / at::where(ok, qq, 1.0), fallback);
+  return a.clamp_min(kMinScale).to(at::kFloat).to(at::kDouble);
 }
 
 struct Point {
@@ -118,16 +124,17 @@ struct Point {
   at::Tensor q;      // float64 [C, K] holding grid integers
 };
 
-// argmin over a > 0 and q on the grid of ||r_j - a q||^2 for every row of r (float64 [C, K]).
-Point best_point(const at::Tensor& r, const IntRange& g) {
+// argmin over a > 0 and q on the grid of ||r_j - a q||_G^2 for every row of r (float64 [C, K]).
+Point best_point(const at::Tensor& r, const IntRange& g, const Metric& m) {
   at::Tensor base = r.abs().amax(1) / double(g.qmax);
-  at::Tensor rr = r.square().sum(1);
+  at::Tensor rr = m.error(r);
   at::Tensor best_ls, best_start;  // the best least-squares error and the scale that found its q
   for (double t : clip_ratios()) {
     at::Tensor start = (base * t).clamp_min(kMinScale);
     at::Tensor q = round_to_grid(r, start, g);
-    at::Tensor qq = q.square().sum(1);
-    at::Tensor ls = at::where(qq > 0, rr - (r * q).sum(1).square() / qq.clamp_min(1), rr);
+    at::Tensor gq = m.apply(q);
+    at::Tensor qq = (q * gq).sum(1), rq = (r * gq).sum(1);
+    at::Tensor ls = at::where((qq > 0) & (rq > 0), rr - rq.square() / qq.clamp_min(1e-300), rr);
     if (!best_ls.defined()) {
       best_ls = ls;
       best_start = start;
@@ -138,12 +145,12 @@ Point best_point(const at::Tensor& r, const IntRange& g) {
     best_start = at::where(better, start, best_start);
   }
   at::Tensor q = round_to_grid(r, best_start, g);
-  at::Tensor a = ls_scale(r, q, best_start);
-  at::Tensor err = squared_error(r, a, q);
+  at::Tensor a = ls_scale(r, q, best_start, m);
+  at::Tensor err = m.error(r - a.unsqueeze(1) * q);
   for (int round = 0; round < kMaxRefineRounds; ++round) {
     at::Tensor q_new = round_to_grid(r, a, g);
-    at::Tensor a_new = ls_scale(r, q_new, a);
-    at::Tensor err_new = squared_error(r, a_new, q_new);
+    at::Tensor a_new = ls_scale(r, q_new, a, m);
+    at::Tensor err_new = m.error(r - a_new.unsqueeze(1) * q_new);
     at::Tensor better = err_new < err;
     if (!better.any().item<bool>()) break;
     a = at::where(better, a_new, a);
@@ -206,7 +213,8 @@ void allocate_greedy(std::vector<LayerErrors>& layers, size_t first, size_t last
 
 }  // namespace
 
-MultipointLayer build_points(const at::Tensor& w, int bits, int max_points) {
+MultipointLayer build_points(const at::Tensor& w, int bits, int max_points,
+                             const at::Tensor& gram) {
   check_bits(bits, "build_points");
   MPQ_CHECK(max_points >= 1, "multipoint: build_points: max points: expected >= 1, found ",
             max_points);
@@ -214,21 +222,28 @@ MultipointLayer build_points(const at::Tensor& w, int bits, int max_points) {
   at::NoGradGuard no_grad;
   IntRange g = int_range(bits, true);
   int64_t c = w.size(0), k = w.size(1);
+  at::Tensor grams = checked_gram(gram, c, k, w.device(), "build_points");
+  int64_t groups = grams.defined() ? grams.size(0) : 1, per_group = c / groups;
   MultipointLayer layer;
   layer.bits = bits;
   layer.scales = at::empty({max_points, c}, at::kFloat);
   layer.points = at::empty({max_points, c, k}, at::kChar);
-  // Channels are independent: blocks of rows small enough to stay in cache through the many passes
-  // of each point's search.
+  // Channels are independent: blocks of rows (within one group) small enough to stay in cache
+  // through the many passes of each point's search.
   const int64_t rows = std::max<int64_t>(1, kBlockElements / k);
-  for (int64_t c0 = 0; c0 < c; c0 += rows) {
-    int64_t n = std::min(rows, c - c0);
-    at::Tensor r = w.detach().narrow(0, c0, n).to(at::kDouble).clone();
-    for (int i = 0; i < max_points; ++i) {
-      Point p = best_point(r, g);
-      layer.scales[i].narrow(0, c0, n).copy_(p.scale);
-      layer.points[i].narrow(0, c0, n).copy_(p.q);
-      r.sub_(p.scale.unsqueeze(1) * p.q);
+  for (int64_t group = 0; group < groups; ++group) {
+    Metric m;
+    if (grams.defined()) m.gram = grams[group];
+    int64_t end = (group + 1) * per_group;
+    for (int64_t c0 = group * per_group; c0 < end; c0 += rows) {
+      int64_t n = std::min(rows, end - c0);
+      at::Tensor r = w.detach().narrow(0, c0, n).to(at::kDouble).clone();
+      for (int i = 0; i < max_points; ++i) {
+        Point p = best_point(r, g, m);
+        layer.scales[i].narrow(0, c0, n).copy_(p.scale);
+        layer.points[i].narrow(0, c0, n).copy_(p.q);
+        r.sub_(p.scale.unsqueeze(1) * p.q);
+      }
     }
   }
   layer.count = at::ones({c}, at::kLong);

@@ -18,6 +18,10 @@
 //     until no channel improves (at most 10 rounds). No step raises the error (up to the float32
 //     rounding of a), so point 1 is never worse than max-abs (t = 1) or MSE-clipped per-channel
 //     quantization. O(P (T + R) C K) with T = 119 ratios and R <= 10 rounds.
+//     Output-aware variant (an mpq extension, PtqOptions::clip_error "output", the default): with
+//     the layer's gram every norm above becomes ||d||_G^2 = d^T G d, the least-squares scale
+//     <r,q>_G / ||q||_G^2 (kept > 0), so point 1 is the output-aware MSE-clipped quantization and
+//     later points cut the output error directly. O(P (T + R) C K^2).
 //   errors:  e_j(n) = (w_j - w_hat_j(n))^T G_j (w_j - w_hat_j(n)),  G = X^T X / M from the layer's
 //     calibration inputs (im2col order). O(P C K^2), or O(P C K) without a gram (G = I).
 //   allocate: from one point per channel, repeatedly give one more point to the channel with the
@@ -53,7 +57,10 @@ struct MultipointLayer {
 // on w's device; the layer's tensors are on the CPU. Throws for bits outside 2..8, max_points < 1,
 // or a w that is not a non-empty 2-D float tensor.
 // Example: MultipointLayer l = build_points(to_channel_rows(conv_weight, 0), 4, 4);
-MultipointLayer build_points(const at::Tensor& w, int bits, int max_points);
+// gram (as for compute_errors; undefined: the paper's ||r - a q||^2): each point minimises the
+// output error (r - a q)^T G (r - a q) instead, the objective the allocation ranks by.
+MultipointLayer build_points(const at::Tensor& w, int bits, int max_points,
+                             const at::Tensor& gram = {});
 
 // Fills layer->errors. w: the rows build_points saw. gram: undefined (G = I, e is the plain
 // squared error) or float [groups, K, K] with channel j using gram[j / (C / groups)] (grouped and

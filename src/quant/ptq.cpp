@@ -15,14 +15,22 @@
 namespace mpq {
 namespace {
 
+// Gram matrices above this many elements (128 MB in float64) fall back to their diagonal.
+constexpr int64_t kMaxGramElements = int64_t(1) << 24;
+
 // What the calibration pass accumulates for one layer.
 struct LayerStats {
   std::unique_ptr<Observer> observer;
-  bool want_mean = false, want_gram = false;
-  at::Tensor patch_sum;  // [groups, K] float64
+  bool want_mean = false, want_gram = false, want_square = false;
+  at::Tensor patch_sum;   // [groups, K] float64
+  at::Tensor square_sum;  // [groups, K] float64
   int64_t patch_rows = 0;
-  at::Tensor gram_sum;  // [groups, K, K] float64
+  at::Tensor gram_sum;       // [groups, K, K] float64
+  at::Tensor gram_mean_sum;  // [groups, K] float64, over the same rows
   int64_t gram_rows = 0;
+  // The bias will absorb the mean of the output error (bias correction), so the error that remains
+  // is d^T Cov d with the patches' covariance Cov = G - mu mu^T instead of the second moment G.
+  bool centered = false;
 };
 
 double attr_float(const Node& n, const char* name, double fallback) {
@@ -49,21 +57,26 @@ void calibrate(const Graph& g, const std::vector<QuantizedLayer>& layers,
   }
   for (size_t i = 0; i < layers.size(); ++i) {
     LayerStats& s = (*stats)[i];
-    if (!s.observer && !s.want_mean && !s.want_gram) continue;
+    if (!s.observer && !s.want_mean && !s.want_gram && !s.want_square) continue;
     const QuantizedLayer& ql = layers[i];
     ex.set_value_hook(ql.act_value, [&g, &ql, &s, &o](const std::string&, const at::Tensor& x) {
       if (s.observer) s.observer->observe(x);
-      if (s.want_mean || s.want_gram) {
+      if (s.want_mean || s.want_gram || s.want_square) {
         at::Tensor p = layer_patches(g, ql.layer, x).to(at::kDouble);
+        if (s.want_mean || s.want_square) s.patch_rows += p.size(1);
         if (s.want_mean) {
           at::Tensor sum = p.sum(1);
           s.patch_sum = s.patch_sum.defined() ? s.patch_sum + sum : sum;
-          s.patch_rows += p.size(1);
+        }
+        if (s.want_square) {
+          at::Tensor sum = p.square().sum(1);
+          s.square_sum = s.square_sum.defined() ? s.square_sum + sum : sum;
         }
         if (s.want_gram) {
           p = subsample_rows(p, o.gram_rows);
-          at::Tensor gram = at::bmm(p.transpose(1, 2), p);
+          at::Tensor gram = at::bmm(p.transpose(1, 2), p), sum = p.sum(1);
           s.gram_sum = s.gram_sum.defined() ? s.gram_sum + gram : gram;
+          s.gram_mean_sum = s.gram_mean_sum.defined() ? s.gram_mean_sum + sum : sum;
           s.gram_rows += p.size(1);
         }
       }
@@ -89,10 +102,11 @@ void calibrate(const Graph& g, const std::vector<QuantizedLayer>& layers,
 }
 
 // Subtracts `shift` from the layer's bias (creating one for Conv and Gemm); false when the layer
-// has no place for one.
-bool correct_bias(Graph* g, QuantizedLayer* ql, const at::Tensor& shift) {
+// has no place for one. apply = false only answers whether it has (shift may be any [C] tensor).
+bool correct_bias(Graph* g, QuantizedLayer* ql, const at::Tensor& shift, bool apply = true) {
   Node& node = g->nodes[size_t(ql->layer.node)];
   auto set_bias = [&](size_t input, const at::Tensor& value) {
+    if (!apply) return;
     std::string name = node.name + ".bias_corrected";
     while (g->initializers.count(name)) name += "_";
     if (node.inputs.size() <= input) node.inputs.resize(input + 1);
@@ -131,6 +145,7 @@ bool correct_bias(Graph* g, QuantizedLayer* ql, const at::Tensor& shift) {
     at::Tensor c = g->initializers.at(add.inputs[other]);
     if (c.numel() != s.size(0) || c.size(-1) != s.size(0)) return false;
     if (g->consumers(add.inputs[other]).size() != 1) return false;
+    if (!apply) return true;
     std::string name = add.inputs[other] + ".bias_corrected";
     add.inputs[other] = name;
     g->initializers[name] = (c - s.reshape(c.sizes())).contiguous();
@@ -139,7 +154,41 @@ bool correct_bias(Graph* g, QuantizedLayer* ql, const at::Tensor& shift) {
   return false;
 }
 
-void quantize_weight(const Graph& g, QuantizedLayer* ql, const PtqOptions& o) {
+std::string weight_scale_method(const PtqOptions& o) {
+  if (!o.weight_scale.method.empty()) return o.weight_scale.method;
+  return o.method == "rtn" ? "maxabs" : "mse";
+}
+
+// The layer's input second moment G (or covariance, when centered), float [groups, K, K];
+// undefined without statistics.
+at::Tensor layer_gram(const LayerStats& s) {
+  if (s.gram_rows == 0) return {};
+  at::Tensor g = s.gram_sum / double(s.gram_rows);
+  if (s.centered) {
+    at::Tensor mu = s.gram_mean_sum / double(s.gram_rows);
+    g = g - mu.unsqueeze(2) * mu.unsqueeze(1);
+  }
+  return g.to(at::kFloat);
+}
+
+// The error the mse clipping search minimises for this layer (ErrorWeights), from its statistics.
+ErrorWeights clip_error_weights(const Graph& g, const QuantizedLayer& ql, const LayerStats& s) {
+  ErrorWeights e;
+  if (s.want_gram && s.gram_rows > 0) {
+    e.gram = layer_gram(s);
+  } else if (s.want_square && s.patch_rows > 0) {
+    const at::Tensor& w = g.initializers.at(ql.layer.weight);
+    at::Tensor diag = s.square_sum / double(s.patch_rows);  // [groups, K]
+    if (s.centered) diag = diag - (s.patch_sum / double(s.patch_rows)).square();
+    int64_t channels = w.size(ql.channel_axis);
+    at::Tensor per_channel = diag.to(at::kFloat).repeat_interleave(channels / diag.size(0), 0);
+    e.element =
+        to_rows(from_channel_rows(per_channel, w.sizes().vec(), ql.channel_axis), ql.layout);
+  }
+  return e;
+}
+
+void quantize_weight(const Graph& g, QuantizedLayer* ql, const LayerStats& s, const PtqOptions& o) {
   const at::Tensor& w = g.initializers.at(ql->layer.weight);
   const QuantSpec& spec = ql->plan.weight;
   ql->weight_quantized = spec.quantized();
@@ -149,8 +198,9 @@ void quantize_weight(const Graph& g, QuantizedLayer* ql, const PtqOptions& o) {
   }
   ql->layout = make_row_layout(w.sizes().vec(), ql->channel_axis, spec);
   WeightScaleOptions ws = o.weight_scale;
-  if (ws.method.empty()) ws.method = o.method == "rtn" ? "maxabs" : "mse";
-  ql->weight_params = weight_params(to_rows(w, ql->layout), spec.bits, spec.info(), ws);
+  ws.method = weight_scale_method(o);
+  ql->weight_params = weight_params(to_rows(w, ql->layout), spec.bits, spec.info(), ws,
+                                    clip_error_weights(g, *ql, s));
   ql->weight_int = quantize_to_int(to_rows(w.to(at::kFloat), ql->layout), ql->weight_params);
   ql->weight_hat =
       from_rows(dequantize(ql->weight_int, ql->weight_params), ql->layout).to(w.scalar_type());
@@ -201,6 +251,8 @@ QuantizedModel quantize_ptq(const Graph& model, const Plan& plan, const Dataset*
   MPQ_CHECK(known_method, "--method: expected rtn, mse or multipoint, found '", o.method, "'");
   MPQ_CHECK(o.max_points >= 1 && o.max_points <= 8, "--max-points: expected 1..8, found ",
             o.max_points);
+  MPQ_CHECK(o.clip_error == "output" || o.clip_error == "weight",
+            "--clip-error: expected output or weight, found '", o.clip_error, "'");
   MPQ_CHECK(o.extra_points >= 0, "--points: expected a fraction >= 0, found ", o.extra_points);
   check_plan(plan, model, "plan");
 
@@ -233,9 +285,23 @@ QuantizedModel quantize_ptq(const Graph& model, const Plan& plan, const Dataset*
     LayerStats& s = stats[i];
     if (ql.act_quantized) s.observer = make_observer(observer_for(o), o.observer_options);
     bool patches = has_patches(g, ql.layer);
-    s.want_mean = patches && o.bias_correction && ql.plan.weight.quantized();
-    s.want_gram = patches && ql.multipoint;
-    need_data |= s.observer || s.want_mean || s.want_gram;
+    const QuantSpec& w = ql.plan.weight;
+    s.want_mean = patches && o.bias_correction && w.quantized();
+    bool output_clip = patches && w.quantized() && !ql.multipoint &&
+                       weight_scale_method(o) == "mse" && o.clip_error != "weight";
+    bool gram_fits = false;
+    if (output_clip && w.info().granularity == Granularity::kChannel) {
+      const at::Tensor& weight = g.initializers.at(ql.layer.weight);
+      int64_t k = weight.numel() / std::max<int64_t>(1, weight.size(ql.channel_axis));
+      gram_fits = layer_groups(g, ql.layer) * k * k <= kMaxGramElements;
+    }
+    s.want_gram = patches && (ql.multipoint || gram_fits);
+    s.want_square = output_clip && !gram_fits;
+    if (s.want_mean) {
+      at::Tensor zero = at::zeros({g.initializers.at(ql.layer.weight).size(ql.channel_axis)});
+      s.centered = correct_bias(&g, &ql, zero, /*apply=*/false);
+    }
+    need_data |= s.observer || s.want_mean || s.want_gram || s.want_square;
   }
   if (need_data) {
     MPQ_CHECK(calibration, "quantization needs calibration data (--data) for activation ranges",
@@ -250,16 +316,15 @@ QuantizedModel quantize_ptq(const Graph& model, const Plan& plan, const Dataset*
   for (size_t i = 0; i < qm.layers.size(); ++i) {
     QuantizedLayer& ql = qm.layers[i];
     if (!ql.multipoint) {
-      quantize_weight(g, &ql, o);
+      quantize_weight(g, &ql, stats[i], o);
       continue;
     }
     ql.weight_quantized = true;
     const at::Tensor& w = g.initializers.at(ql.layer.weight);
     at::Tensor rows = to_channel_rows(w.to(at::kFloat), ql.channel_axis);
-    ql.points = build_points(rows, ql.plan.weight.bits, o.max_points);
-    at::Tensor gram;
-    if (stats[i].gram_rows > 0)
-      gram = (stats[i].gram_sum / double(stats[i].gram_rows)).to(at::kFloat);
+    at::Tensor gram = layer_gram(stats[i]);
+    ql.points = build_points(rows, ql.plan.weight.bits, o.max_points,
+                             o.clip_error == "output" ? gram : at::Tensor());
     compute_errors(rows, gram, &ql.points);
     double fraction = ql.plan.extra_points > 0 ? ql.plan.extra_points : o.extra_points;
     point_layers.push_back(&ql.points);
@@ -311,8 +376,11 @@ QuantizedModel quantize_ptq(const Graph& model, const Plan& plan, const Dataset*
              {"calibration_samples",
               calibration ? std::min<int64_t>(o.calibration_samples, calibration->size()) : 0},
              {"bias_correction", o.bias_correction},
+             {"weight_scale", weight_scale_method(o)},
              {"fold_batchnorm", o.fold_batchnorm},
              {"seed", o.seed}};
+  if (weight_scale_method(o) == "mse" || o.method == "multipoint")
+    qm.info["clip_error"] = o.clip_error;
   if (o.method == "multipoint") {
     qm.info["extra_points"] = o.extra_points;
     qm.info["max_points"] = o.max_points;

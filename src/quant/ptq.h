@@ -64,7 +64,12 @@ struct QuantizedModel {
 struct PtqOptions {
   std::string method = "mse";           // rtn | mse | multipoint
   WeightScaleOptions weight_scale{""};  // method "" = maxabs for rtn, mse for mse
-  std::string observer;                 // "" = minmax for rtn, mse otherwise
+  // What the mse clipping search and multipoint's point search minimise: "output" — the layer's
+  // output error d^T G d per channel, G the input patches' second moment from calibration
+  // (schemes that are not per-channel, and layers whose G would pass 2^24 elements, use G's
+  // diagonal); "weight" — the plain weight error (the papers' form).
+  std::string clip_error = "output";
+  std::string observer;  // "" = minmax for rtn, mse otherwise
   ObserverOptions observer_options;
   int64_t calibration_samples = 512;
   int64_t batch_size = 64;

@@ -14,19 +14,35 @@ constexpr std::array<WeightScaleInfo, kNumWeightScaleMethods> kMethods = {{
 }};
 
 QParams mse_params(const at::Tensor& rows, const at::Tensor& lo, const at::Tensor& hi, int bits,
-                   const SchemeInfo& scheme, const WeightScaleOptions& o) {
+                   const SchemeInfo& scheme, const WeightScaleOptions& o,
+                   const ErrorWeights& weights) {
   MPQ_CHECK(o.grid >= 1, "weight scale 'mse': grid: expected >= 1, found ", o.grid);
   MPQ_CHECK(o.min_ratio > 0 && o.min_ratio <= 1,
             "weight scale 'mse': min ratio: expected a value in (0, 1], found ", o.min_ratio);
   MPQ_CHECK(o.p > 0, "weight scale 'mse': p: expected > 0, found ", o.p);
+  bool weighted = weights.gram.defined() || weights.element.defined();
+  MPQ_CHECK(!weighted || o.p == 2.0, "weight scale 'mse': output-aware errors need p = 2, found ",
+            o.p);
+  at::Tensor gram = weights.gram.defined() ? weights.gram.to(at::kFloat) : at::Tensor();
+  int64_t groups = gram.defined() ? gram.size(0) : 1;
+  MPQ_ASSERT(!gram.defined() || (rows.size(0) % groups == 0 && gram.size(1) == rows.size(1)),
+             "gram shape");
   at::Tensor best_err;
   at::Tensor best_lo = lo.clone(), best_hi = hi.clone();
   for (int64_t k = 0; k < o.grid; ++k) {
     double alpha = o.grid == 1 ? 1.0 : 1.0 - (1.0 - o.min_ratio) * double(k) / double(o.grid - 1);
     at::Tensor l = lo * alpha, h = hi * alpha;
     QParams p = params_from_range(l, h, bits, scheme);
-    at::Tensor diff = (dequantize(quantize_to_int(rows, p), p) - rows).abs();
-    at::Tensor err = (o.p == 2.0 ? diff.square() : diff.pow(o.p)).sum(1, true);
+    at::Tensor diff = dequantize(quantize_to_int(rows, p), p) - rows;
+    at::Tensor err;
+    if (gram.defined()) {
+      at::Tensor d = diff.reshape({groups, -1, diff.size(1)});
+      err = (at::bmm(d, gram) * d).sum(2).reshape({-1, 1});
+    } else if (weights.element.defined()) {
+      err = (diff.square() * weights.element).sum(1, true);
+    } else {
+      err = (o.p == 2.0 ? diff.square() : diff.abs().pow(o.p)).sum(1, true);
+    }
     if (!best_err.defined()) {
       best_err = err;
       continue;
@@ -44,14 +60,14 @@ QParams mse_params(const at::Tensor& rows, const at::Tensor& lo, const at::Tenso
 const std::array<WeightScaleInfo, kNumWeightScaleMethods>& weight_scale_table() { return kMethods; }
 
 QParams weight_params(const at::Tensor& rows_in, int bits, const SchemeInfo& scheme,
-                      const WeightScaleOptions& o) {
+                      const WeightScaleOptions& o, const ErrorWeights& weights) {
   MPQ_ASSERT(rows_in.dim() == 2, "rows must be 2-D");
   at::NoGradGuard no_grad;
   at::Tensor rows = rows_in.detach().to(at::kFloat);
   at::Tensor lo = std::get<0>(rows.min(1, true));
   at::Tensor hi = std::get<0>(rows.max(1, true));
   if (o.method == "maxabs") return params_from_range(lo, hi, bits, scheme);
-  if (o.method == "mse") return mse_params(rows, lo, hi, bits, scheme, o);
+  if (o.method == "mse") return mse_params(rows, lo, hi, bits, scheme, o, weights);
   if (o.method == "percentile") {
     MPQ_CHECK(o.percentile > 0 && o.percentile <= 100,
               "weight scale 'percentile': expected a percentile in (0, 100], found ", o.percentile);

@@ -34,9 +34,18 @@ struct WeightScaleInfo {
 inline constexpr size_t kNumWeightScaleMethods = 3;
 const std::array<WeightScaleInfo, kNumWeightScaleMethods>& weight_scale_table();
 
+// Output-aware error for the mse search: with `gram` ([groups, S, S], row r of R uses
+// gram[r / (R / groups)]; rows must be channel rows) a row's error is d^T G d, the mean squared
+// change of the layer's output when G is the input patches' second moment; with `element` (the
+// rows' shape) it is sum_i h_i d_i^2 (G's diagonal, any layout). Both need p = 2. Empty: plain Lp.
+struct ErrorWeights {
+  at::Tensor gram;
+  at::Tensor element;
+};
+
 // rows: [R, S] float (to_rows of the weight). Returns per-row parameters of shape [R, 1].
 // Example: QParams p = weight_params(to_rows(w, layout), 4, find_scheme("sym-channel"), {});
 QParams weight_params(const at::Tensor& rows, int bits, const SchemeInfo& scheme,
-                      const WeightScaleOptions& options);
+                      const WeightScaleOptions& options, const ErrorWeights& weights = {});
 
 }  // namespace mpq

@@ -289,6 +289,59 @@ TEST(Ptq, MultipointLowersTheOutputError) {
   }
 }
 
+// The "output" clip error minimises each channel's d^T G d with G the layer's calibration Gram:
+// measured with the same G (all patches kept), no layer may come out worse than with the plain
+// weight error, and the layers' output error must drop overall.
+TEST(Ptq, OutputAwareClippingLowersEachLayersOutputError) {
+  Graph g = tiny("resnet20", 7);
+  auto data = random_data(32);
+  Plan plan = uniform_plan(g, 3, 32);
+  PtqOptions output = quick("mse"), weight = quick("mse");
+  output.bias_correction = weight.bias_correction = false;
+  output.gram_rows = weight.gram_rows = 0;
+  output.batch_size = weight.batch_size = 32;  // one batch: the same patches in the same order
+  weight.clip_error = "weight";
+  QuantizedModel a = quantize_ptq(g, plan, data.get(), output);
+  QuantizedModel b = quantize_ptq(g, plan, data.get(), weight);
+  EXPECT_EQ(a.info.at("clip_error"), "output");
+  ASSERT_EQ(a.layers.size(), b.layers.size());
+
+  // Each layer's Gram of input patches over the 32 calibration samples, in the float model.
+  std::vector<at::Tensor> grams(a.layers.size());
+  Executor ex(a.graph);
+  for (size_t i = 0; i < a.layers.size(); ++i) {
+    const QuantizedLayer& ql = a.layers[i];
+    ex.set_value_hook(ql.act_value, [&, i](const std::string&, const at::Tensor& x) {
+      at::Tensor p = layer_patches(a.graph, ql.layer, x).to(at::kDouble);
+      grams[i] = at::bmm(p.transpose(1, 2), p) / double(p.size(1));
+      return x;
+    });
+  }
+  std::vector<int64_t> all(32);
+  for (int64_t i = 0; i < 32; ++i) all[size_t(i)] = i;
+  {
+    c10::InferenceMode guard;
+    ex.run({data->read(all).x});
+  }
+  double sum_a = 0, sum_b = 0;
+  for (size_t i = 0; i < a.layers.size(); ++i) {
+    const QuantizedLayer& la = a.layers[i];
+    const at::Tensor& w = a.graph.initializers.at(la.layer.weight);
+    auto output_error = [&](const QuantizedLayer& l) {
+      at::Tensor d = to_channel_rows((l.weight_hat - w).to(at::kDouble), l.channel_axis);
+      int64_t groups = grams[i].size(0);
+      at::Tensor dg = d.reshape({groups, -1, d.size(1)});
+      return (at::bmm(dg, grams[i]) * dg).sum(-1).reshape({-1});
+    };
+    at::Tensor ea = output_error(la), eb = output_error(b.layers[i]);
+    EXPECT_TRUE((ea <= eb * (1 + 1e-4) + 1e-12).all().item<bool>())
+        << la.layer.name << ": worst ratio " << (ea / eb.clamp_min(1e-30)).max().item<double>();
+    sum_a += ea.sum().item<double>();
+    sum_b += eb.sum().item<double>();
+  }
+  EXPECT_LT(sum_a, 0.95 * sum_b);
+}
+
 TEST(Ptq, LayersSharingAnInputGetTheirOwnActivationBits) {
   Graph g = tiny("resnet20");
   auto data = random_data(16);

@@ -151,5 +151,49 @@ TEST(WeightScale, MseNeverWorseThanMaxAbsAndClipsOutliers) {
   EXPECT_THROW(weight_params(rows, 4, sym, bad), Error);
 }
 
+// With a Gram matrix the mse search minimises d^T G d per row: its pick must equal the best of the
+// brute-force grid under G, and a diagonal G must give what the element weights give.
+TEST(WeightScale, OutputAwareMseIsTheGridMinimumUnderTheGram) {
+  at::manual_seed(4);
+  const int64_t rows = 12, k = 20, groups = 3;
+  at::Tensor w = at::randn({rows, k});
+  w.index_put_({at::indexing::Slice(), 3}, 5.0);
+  at::Tensor x = at::randn({groups, 4 * k, k});
+  x = x + x.narrow(2, 0, 1) * 2;  // correlated inputs: G far from diagonal
+  at::Tensor gram = at::bmm(x.transpose(1, 2), x) / double(4 * k);
+  const SchemeInfo& sym = find_scheme("sym-channel");
+  auto gram_error = [&](const QParams& p) {
+    at::Tensor d = (dequantize(quantize_to_int(w, p), p) - w).to(at::kDouble);
+    at::Tensor dg = d.reshape({groups, -1, k});
+    return (at::bmm(dg, gram.to(at::kDouble)) * dg).sum(-1).reshape({rows});
+  };
+  for (int bits : {2, 3, 4, 8}) {
+    SCOPED_TRACE("bits " + std::to_string(bits));
+    WeightScaleOptions o;
+    o.method = "mse";
+    at::Tensor picked = gram_error(weight_params(w, bits, sym, o, {gram, {}}));
+    at::Tensor plain = gram_error(weight_params(w, bits, sym, o));
+    at::Tensor hi = w.abs().amax(1, true);
+    at::Tensor brute = at::full({rows}, INFINITY, at::kDouble);
+    for (int64_t i = 0; i < o.grid; ++i) {
+      double alpha = 1.0 - (1.0 - o.min_ratio) * double(i) / double(o.grid - 1);
+      brute = at::minimum(brute, gram_error(params_from_range(-hi * alpha, hi * alpha, bits, sym)));
+    }
+    EXPECT_TRUE(at::allclose(picked, brute, 1e-5, 1e-9))
+        << "worst gap " << (picked - brute).abs().max().item<double>();
+    EXPECT_TRUE((picked <= plain * (1 + 1e-5)).all().item<bool>());
+
+    at::Tensor diag = gram.diagonal(0, 1, 2);  // [groups, K]
+    at::Tensor element = diag.repeat_interleave(rows / groups, 0);
+    QParams from_element = weight_params(w, bits, sym, o, {{}, element});
+    QParams from_diag = weight_params(w, bits, sym, o, {at::diag_embed(diag), {}});
+    EXPECT_TRUE(at::allclose(from_element.scale, from_diag.scale, 1e-6, 0));
+  }
+  WeightScaleOptions l1;
+  l1.method = "mse";
+  l1.p = 1;
+  EXPECT_THROW(weight_params(w, 4, sym, l1, {gram, {}}), Error);
+}
+
 }  // namespace
 }  // namespace mpq
