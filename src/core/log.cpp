@@ -49,8 +49,12 @@ void Progress::draw(bool final) {
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   std::string bar(filled, '#');
   bar.resize(width, '.');
-  std::fprintf(stderr, "\r%s [%s] %lld/%lld %.1fs %s\033[K%s", label_.c_str(), bar.c_str(),
-               (long long)done_, (long long)total_, secs, suffix_.c_str(), final ? "\n" : "");
+  char eta[32] = "";
+  if (!final && done_ > 0 && done_ < total_) {
+    std::snprintf(eta, sizeof eta, " ETA %.0fs", secs * double(total_ - done_) / double(done_));
+  }
+  std::fprintf(stderr, "\r%s [%s] %lld/%lld %.1fs%s %s\033[K%s", label_.c_str(), bar.c_str(),
+               (long long)done_, (long long)total_, secs, eta, suffix_.c_str(), final ? "\n" : "");
   std::fflush(stderr);
 }
 

@@ -18,6 +18,8 @@ namespace {
 // residual is already zero (its points are all 0).
 constexpr double kMinScale = 1e-30;
 constexpr int kMaxRefineRounds = 10;
+// Under a gram the ratio search scores every kCoarseStep-th ratio, then the neighbours of the best.
+constexpr int64_t kCoarseStep = 5;
 // build_points searches blocks of about this many float64 elements (512 KiB) at a time.
 constexpr int64_t kBlockElements = int64_t(1) << 16;
 
@@ -101,10 +103,15 @@ at::Tensor round_to_grid(const at::Tensor& r, const at::Tensor& a, const IntRang
   return at::round(r / a.unsqueeze(1)).clamp_(double(g.qmin), double(g.qmax));
 }
 
-// The metric the point search minimises: ||d||^2, or d^T G d with one G for all rows of a block.
+// The metric the point search minimises: ||d||^2, or d^T G d with the rows of a block split evenly
+// over the block's grams (consecutive rows share one).
 struct Metric {
-  at::Tensor gram;  // float64 [K, K], or undefined for the identity
-  at::Tensor apply(const at::Tensor& d) const { return gram.defined() ? d.mm(gram) : d; }
+  at::Tensor gram;  // float64 [g, K, K], or undefined for the identity
+  at::Tensor apply(const at::Tensor& d) const {
+    if (!gram.defined()) return d;
+    if (gram.size(0) == 1) return d.mm(gram[0]);
+    return at::bmm(d.reshape({gram.size(0), -1, d.size(1)}), gram).reshape(d.sizes());
+  }
   at::Tensor error(const at::Tensor& d) const { return (d * apply(d)).sum(1); }
 };
 
@@ -129,8 +136,13 @@ Point best_point(const at::Tensor& r, const IntRange& g, const Metric& m) {
   at::Tensor base = r.abs().amax(1) / double(g.qmax);
   at::Tensor rr = m.error(r);
   at::Tensor best_ls, best_start;  // the best least-squares error and the scale that found its q
-  for (double t : clip_ratios()) {
-    at::Tensor start = (base * t).clamp_min(kMinScale);
+  at::Tensor best_index;           // per row, the index into clip_ratios() of best_start
+  const std::vector<double>& ratios = clip_ratios();
+  const int64_t n_ratios = int64_t(ratios.size());
+  at::Tensor ratio_table = at::tensor(ratios, at::kDouble);
+  // Scores the grid vectors q_t at their least-squares scales for per-row ratio indices `index`.
+  auto consider = [&](const at::Tensor& index) {
+    at::Tensor start = (base * ratio_table.index_select(0, index)).clamp_min(kMinScale);
     at::Tensor q = round_to_grid(r, start, g);
     at::Tensor gq = m.apply(q);
     at::Tensor qq = (q * gq).sum(1), rq = (r * gq).sum(1);
@@ -138,11 +150,26 @@ Point best_point(const at::Tensor& r, const IntRange& g, const Metric& m) {
     if (!best_ls.defined()) {
       best_ls = ls;
       best_start = start;
-      continue;
+      best_index = index;
+      return;
     }
     at::Tensor better = ls < best_ls;
     best_ls = at::where(better, ls, best_ls);
     best_start = at::where(better, start, best_start);
+    best_index = at::where(better, index, best_index);
+  };
+  auto all_rows = [&](int64_t i) { return at::full({r.size(0)}, i, at::kLong); };
+  if (!m.gram.defined()) {
+    for (int64_t i = 0; i < n_ratios; ++i) consider(all_rows(i));
+  } else {
+    // Under a gram each score costs a K x K product: every kCoarseStep-th ratio, then the ratios
+    // around each row's best.
+    for (int64_t i = 0; i < n_ratios; i += kCoarseStep) consider(all_rows(i));
+    at::Tensor centre = best_index.clone();
+    for (int64_t d = 1; d < kCoarseStep; ++d) {
+      consider((centre + d).clamp_max(n_ratios - 1));
+      consider((centre - d).clamp_min(0));
+    }
   }
   at::Tensor q = round_to_grid(r, best_start, g);
   at::Tensor a = ls_scale(r, q, best_start, m);
@@ -228,23 +255,28 @@ MultipointLayer build_points(const at::Tensor& w, int bits, int max_points,
   layer.bits = bits;
   layer.scales = at::empty({max_points, c}, at::kFloat);
   layer.points = at::empty({max_points, c, k}, at::kChar);
-  // Channels are independent: blocks of rows (within one group) small enough to stay in cache
-  // through the many passes of each point's search.
+  // Channels are independent: blocks of rows small enough to stay in cache through the many
+  // passes of each point's search; a block holds part of one group or several whole groups.
   const int64_t rows = std::max<int64_t>(1, kBlockElements / k);
-  for (int64_t group = 0; group < groups; ++group) {
-    Metric m;
-    if (grams.defined()) m.gram = grams[group];
-    int64_t end = (group + 1) * per_group;
-    for (int64_t c0 = group * per_group; c0 < end; c0 += rows) {
-      int64_t n = std::min(rows, end - c0);
-      at::Tensor r = w.detach().narrow(0, c0, n).to(at::kDouble).clone();
-      for (int i = 0; i < max_points; ++i) {
-        Point p = best_point(r, g, m);
-        layer.scales[i].narrow(0, c0, n).copy_(p.scale);
-        layer.points[i].narrow(0, c0, n).copy_(p.q);
-        r.sub_(p.scale.unsqueeze(1) * p.q);
-      }
+  const int64_t groups_per_block = rows / per_group;  // > 0: blocks of whole groups
+  for (int64_t c0 = 0; c0 < c;) {
+    int64_t group = c0 / per_group, n = 0, block_groups = 1;
+    if (groups_per_block > 0) {
+      block_groups = std::min(groups_per_block, groups - group);
+      n = block_groups * per_group;
+    } else {
+      n = std::min(rows, (group + 1) * per_group - c0);
     }
+    Metric m;
+    if (grams.defined()) m.gram = grams.narrow(0, group, block_groups);
+    at::Tensor r = w.detach().narrow(0, c0, n).to(at::kDouble).clone();
+    for (int i = 0; i < max_points; ++i) {
+      Point p = best_point(r, g, m);
+      layer.scales[i].narrow(0, c0, n).copy_(p.scale);
+      layer.points[i].narrow(0, c0, n).copy_(p.q);
+      r.sub_(p.scale.unsqueeze(1) * p.q);
+    }
+    c0 += n;
   }
   layer.count = at::ones({c}, at::kLong);
   return layer;

@@ -304,8 +304,8 @@ QuantizedModel quantize_ptq(const Graph& model, const Plan& plan, const Dataset*
     need_data |= s.observer || s.want_mean || s.want_gram || s.want_square;
   }
   if (need_data) {
-    MPQ_CHECK(calibration, "quantization needs calibration data (--data) for activation ranges",
-              o.bias_correction ? ", bias correction" : "", " or multipoint");
+    MPQ_CHECK(calibration, "quantization needs calibration data (--data) for activation ranges, ",
+              "bias correction, output-aware clipping or multipoint");
     calibrate(g, qm.layers, &stats, *calibration, o);
   }
 

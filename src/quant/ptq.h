@@ -8,16 +8,20 @@
 //      reading the same tensor can quantize it differently;
 //   2. calibrate: one pass of the float model over the calibration samples; per layer an
 //      activation observer (observer.h), the mean input patch (bias correction) and the patch Gram
-//      matrix (multipoint) are accumulated batch by batch, never holding all activations;
+//      matrix (mse clipping, multipoint) are accumulated batch by batch, never holding all
+//      activations;
 //   3. weights: round-to-nearest on the scheme's grid with scales from weight_scale.h (rtn:
-//      maxabs, mse: MSE clipping), or multipoint points (methods.md §3: greedy points per output
-//      channel, extra points to the channels whose output error e_j = dw_j^T G dw_j drops most);
+//      maxabs, mse: clipping), or multipoint points (methods.md §3: greedy points per output
+//      channel, extra points to the channels whose output error e_j = dw_j^T G dw_j drops most).
+//      mse and multipoint minimise the output error dw^T G dw per channel (clip_error "output"),
+//      with G the patches' covariance when step 4 absorbs the mean (docs/quantization.md);
 //   4. bias correction (Nagel et al., 2019, analytical form): b <- b - (W_hat - W) E[x] per output
 //      channel, E[x] the mean input patch (padding included), for Conv, Gemm and MatMul followed
 //      by a constant Add;
 //   5. activation ranges from the observers.
-// Cost: one forward pass over the calibration samples plus O(weights) per layer (O(grid *
-// weights) for mse, O(points * weights * iterations) for multipoint).
+// Cost: one forward pass over the calibration samples (plus O(rows K^2) per layer and batch for
+// the Gram matrices), then O(weights) per layer for rtn, O(grid * weights * K) for mse and
+// O(points * (ratios + iterations) * weights * K) for multipoint, K the inputs per channel.
 #pragma once
 
 #include <ATen/core/Tensor.h>

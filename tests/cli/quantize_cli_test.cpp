@@ -94,6 +94,8 @@ TEST(CliQuantize, BadInput) {
   expect_one_line_error(with_data({"--bits", "4/8", "--observer", "median"}),
                         {"observer", "median", "minmax"});
   expect_one_line_error(with_data({"--bits", "4/8", "--scheme", "nf4"}), {"nf4", "sym-channel"});
+  expect_one_line_error(with_data({"--bits", "4/8", "--clip-error", "hessian"}),
+                        {"--clip-error", "output or weight", "hessian"});
   // Activations need calibration data.
   expect_one_line_error(quantize({"--bits", "4/8"}), {"calibration data", "--data"});
   // Calibration data of the wrong shape.

@@ -1,0 +1,133 @@
+// Layer sensitivity (issue 5): how much each quantizable layer suffers at each candidate bit width,
+// Omega_l(b), the input of every bit allocation. One table of metrics (metric_table()), each a
+// function of a SensitivityContext that returns a SensitivityResult:
+//   hessian        Hutchinson trace of the loss Hessian per layer (methods.md §2, HAWQ/LCPAQ):
+//                  Omega_l(b) = Tr(H_l) / n_l * ||dW_l(b)||^2                      (hessian.h)
+//   fisher         MPQCO's second-order objective (methods.md §1):
+//                  Omega_l(b) = 1/(2N) sum_n <grad_W_l loss_n, dW_l(b)>^2          (fisher.h)
+//   orthogonality  OMPQ's layer orthogonality (methods.md §4): ORM, gamma, theta (orthogonality.h)
+//   delta-loss     the measured truth: loss change with only layer l quantized      (delta_loss.h)
+// dW_l(b) = Q_b(W_l) - W_l is made by delta_weight() with the options' weight scheme and scale
+// method, the same quantizer the delta-loss measurement applies, on the BatchNorm-folded model.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "data/dataset.h"
+#include "onnx/graph.h"
+#include "onnx/layers.h"
+
+namespace mpq {
+
+struct SensitivityOptions {
+  std::string metric = "hessian";
+  std::vector<int> bits = {2, 3, 4, 5, 6, 8};  // candidate weight bits
+  std::vector<int> act_bits;                   // delta-loss: candidate activation bits too
+  int64_t samples = 512;  // data samples the metric reads (orthogonality: its batch, default 32)
+  int64_t batch_size = 64;
+  uint64_t seed = 0;
+  // Label-free forms: the loss is KL(p_float || p) to the float model's softmax (hessian,
+  // delta-loss), and fisher uses labels drawn from the float model's softmax (the true Fisher,
+  // whose expectation is that KL's Hessian; KL's own gradient is zero at the float model).
+  bool label_free = false;
+  std::string weight_scheme = "sym-channel";  // quant/scheme.h row for dW(b)
+  std::string weight_scale = "maxabs";        // quant/weight_scale.h method for dW(b)
+  // hessian: Rademacher probes until the trace's standard error is below `tolerance` times its
+  // mean for every layer (at least min_probes), or max_probes. probe "global": one probe over all
+  // layers at once (one Hessian-vector product per probe); "layer": a probe per layer.
+  int64_t min_probes = 4;
+  int64_t max_probes = 64;
+  double tolerance = 0.05;
+  std::string probe = "global";
+  // orthogonality: theta = exp(-beta * gamma).
+  double beta = 1.0;
+  bool progress = true;
+};
+
+struct BitSensitivity {
+  int bits = 0;
+  double omega = 0;      // Omega_l(b): predicted (or, for delta-loss, measured) loss increase
+  double std_error = 0;  // standard error of omega for stochastic estimates, else 0
+  nlohmann::json parts = nlohmann::json::object();  // e.g. {"dw_sq": ..., "trace": ...}
+};
+
+struct LayerSensitivity {
+  std::string name;  // QuantLayer::name
+  std::string op;
+  int64_t params = 0;                  // n_l, weights of the layer
+  int64_t group = 0;                   // tied group (layers reading the same activation share one)
+  std::vector<BitSensitivity> weight;  // one per options.bits, in that order
+  std::vector<BitSensitivity> act;     // one per options.act_bits (delta-loss), in that order
+  nlohmann::json extra = nlohmann::json::object();  // metric-specific per-layer values
+};
+
+struct SensitivityResult {
+  std::string metric;
+  std::vector<LayerSensitivity> layers;
+  nlohmann::json extra = nlohmann::json::object();  // metric-specific (ORM matrix, probes, ...)
+  nlohmann::json info = nlohmann::json::object();   // options, hashes, timing, version
+};
+
+// Resumable state: a metric saves what it has done at natural boundaries (a probe, a batch, a
+// layer) and, when `state` is not null, starts from it. save may be empty (no resume).
+struct ResumeState {
+  nlohmann::json state;  // null: a fresh run
+  std::function<void(const nlohmann::json&)> save;
+};
+
+struct SensitivityContext {
+  Graph graph;                     // the float model with BatchNormalization folded
+  std::vector<QuantLayer> layers;  // the quantizable layers of `graph`, in graph order
+  std::vector<int64_t> groups;     // tied group per layer
+  const Dataset* data = nullptr;   // the samples (labels unless label_free)
+  SensitivityOptions options;
+  ResumeState resume;
+};
+
+// Folds BatchNormalization, finds the layers and their tied groups, checks the options (bits
+// 2-8 or 16, known scheme and scale method, samples > 0, ...) and that the data fits the model.
+SensitivityContext make_context(const Graph& model, const Dataset* data,
+                                const SensitivityOptions& options);
+
+// dW = Q_b(W) - W for one layer's weight (the graph's shape), with the options' scheme and scale.
+at::Tensor delta_weight(const Graph& graph, const QuantLayer& layer, int bits,
+                        const SensitivityOptions& options);
+
+// The loss the metrics differentiate, averaged over the batch: cross-entropy with `labels`, or,
+// with label-free options, KL(softmax(reference) || softmax(logits)) (reference: the float
+// model's logits on the same inputs).
+at::Tensor sensitivity_loss(const at::Tensor& logits, const at::Tensor& labels,
+                            const at::Tensor& reference, bool label_free);
+
+// The first min(options.samples, data.size()) samples in a seeded order, in batches.
+std::vector<Batch> sensitivity_batches(const Dataset& data, const SensitivityOptions& options);
+
+// One row per metric.
+struct MetricInfo {
+  const char* name;
+  const char* description;
+  bool needs_labels;  // without label_free
+  bool stochastic;    // reports standard errors
+  SensitivityResult (*run)(const SensitivityContext&);
+};
+const std::vector<MetricInfo>& metric_table();
+const MetricInfo& find_metric(const std::string& name);  // throws listing the table
+
+// The options that change a metric's result, as recorded in artifacts and cache keys (samples:
+// the number actually read).
+nlohmann::json options_json(const SensitivityOptions& options, int64_t samples);
+
+// Runs the context's metric; fills layers' name/op/params/group and result.info's options.
+SensitivityResult run_sensitivity(const SensitivityContext& context);
+
+nlohmann::json to_json(const SensitivityResult& result);
+SensitivityResult sensitivity_from_json(const nlohmann::json& j, const std::string& source);
+SensitivityResult load_sensitivity(const std::string& path);
+
+}  // namespace mpq
