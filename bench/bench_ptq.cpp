@@ -9,10 +9,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "core/fs.h"
 #include "core/log.h"
 #include "exec/executor.h"
@@ -51,14 +51,6 @@ std::vector<Config> configs() {
   return c;
 }
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  std::string item;
-  while (std::getline(in, item, ',')) out.push_back(item);
-  return out;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -66,29 +58,22 @@ int main(int argc, char** argv) {
   int64_t samples = 512, limit = -1;
   std::string json_path, only, clip_error = "output";
   int threads = 2;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "%s: missing value\n", a.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--models") {
-      models = split(next());
-    } else if (a == "--samples") {
-      samples = std::stoll(next());
-    } else if (a == "--limit") {
-      limit = std::stoll(next());
-    } else if (a == "--json") {
-      json_path = next();
-    } else if (a == "--threads") {
-      threads = std::stoi(next());
-    } else if (a == "--only") {
-      only = next();
-    } else if (a == "--clip-error") {
-      clip_error = next();
+  bench::ArgReader args(argc, argv);
+  while (args.next()) {
+    if (args.is("--models")) {
+      models = bench::split_commas(args.value());
+    } else if (args.is("--samples")) {
+      samples = std::stoll(args.value());
+    } else if (args.is("--limit")) {
+      limit = std::stoll(args.value());
+    } else if (args.is("--json")) {
+      json_path = args.value();
+    } else if (args.is("--threads")) {
+      threads = std::stoi(args.value());
+    } else if (args.is("--only")) {
+      only = args.value();
+    } else if (args.is("--clip-error")) {
+      clip_error = args.value();
     } else {
       std::fprintf(stderr,
                    "usage: bench_ptq [--models a,b] [--samples N] [--limit N] [--json F] "

@@ -12,10 +12,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/process.h"
@@ -28,48 +28,25 @@
 
 using namespace mpq;
 
-namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  std::string item;
-  while (std::getline(in, item, ',')) out.push_back(item);
-  return out;
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
   std::vector<std::string> models = {"resnet20", "mobilenetv2"};
   int64_t samples = 256, batch = 64, probes = 4;
   int threads = 2;
   std::string json_path;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "%s: missing value\n", a.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--models") {
-      models = split(next());
-    } else if (a == "--samples") {
-      samples = std::stoll(next());
-    } else if (a == "--batch") {
-      batch = std::stoll(next());
-    } else if (a == "--probes") {
-      probes = std::stoll(next());
-    } else if (a == "--threads") {
-      threads = std::stoi(next());
-    } else if (a == "--json") {
-      json_path = next();
+  bench::ArgReader args(argc, argv);
+  while (args.next()) {
+    if (args.is("--models")) {
+      models = bench::split_commas(args.value());
+    } else if (args.is("--samples")) {
+      samples = std::stoll(args.value());
+    } else if (args.is("--batch")) {
+      batch = std::stoll(args.value());
+    } else if (args.is("--probes")) {
+      probes = std::stoll(args.value());
+    } else if (args.is("--threads")) {
+      threads = std::stoi(args.value());
+    } else if (args.is("--json")) {
+      json_path = args.value();
     } else {
       std::fprintf(stderr,
                    "usage: bench_sensitivity [--models a,b] [--samples N] [--batch B] "
@@ -106,7 +83,7 @@ int main(int argc, char** argv) {
         SensitivityContext c = make_context(g, data.get(), mo);
         auto start = std::chrono::steady_clock::now();
         SensitivityResult r = run_sensitivity(c);
-        return std::make_pair(seconds_since(start), r);
+        return std::make_pair(bench::seconds_since(start), r);
       };
       // hessian with a fixed probe count, and the peer on the same folded model and samples.
       SensitivityOptions ho = o;
@@ -135,7 +112,7 @@ int main(int argc, char** argv) {
         c10::InferenceMode guard;
         for (const Batch& b : batches) ex.run({b.x});
       }
-      double forward_s = seconds_since(start);
+      double forward_s = bench::seconds_since(start);
       double fisher_s = time_metric("fisher", o).first;
       SensitivityOptions oo = o;
       oo.samples = 32;

@@ -1,4 +1,5 @@
-// Running the mpq binary from the CLI tests, and the check every bad-input case shares.
+// Running the mpq binary from the CLI tests, the check every bad-input case shares, and a small
+// model file.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -7,6 +8,8 @@
 #include <vector>
 
 #include "core/process.h"
+#include "onnx/io.h"
+#include "pipeline/zoo.h"
 
 namespace mpq::test {
 
@@ -26,6 +29,16 @@ inline void expect_one_line_error(const ProcessResult& r, std::vector<std::strin
   EXPECT_EQ(out.find('\n'), std::string::npos) << "more than one line:\n" << r.output;
   EXPECT_EQ(out.rfind("mpq: error: ", 0), 0u) << out;
   for (const auto& n : needles) EXPECT_NE(out.find(n), std::string::npos) << n << " in: " << out;
+}
+
+// A small untrained resnet20 (width 0.25, one block per stage) written to dir/resnet.onnx.
+inline std::string small_resnet_file(const std::string& dir) {
+  ZooOptions o;
+  o.width_mult = 0.25;
+  o.depth = 1;
+  std::string path = dir + "/resnet.onnx";
+  export_onnx(build_zoo_model("resnet20", o), path);
+  return path;
 }
 
 }  // namespace mpq::test

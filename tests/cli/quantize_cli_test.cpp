@@ -19,18 +19,9 @@ namespace {
 using test::expect_one_line_error;
 using test::mpq;
 
-std::string small_model(const std::string& dir) {
-  ZooOptions o;
-  o.width_mult = 0.25;
-  o.depth = 1;
-  std::string path = dir + "/resnet.onnx";
-  export_onnx(build_zoo_model("resnet20", o), path);
-  return path;
-}
-
 TEST(CliQuantize, QuantizeThenVerify) {
   std::string dir = test::temp_dir();
-  std::string model = small_model(dir);
+  std::string model = test::small_resnet_file(dir);
   std::string out = dir + "/q.onnx";
   ProcessResult r = mpq({"-q", "quantize", model, "--bits", "4/8", "--data", "fashion-mnist:train",
                          "--samples", "64", "--eval", "fashion-mnist:test", "--json", "-o", out});
@@ -70,7 +61,7 @@ TEST(CliQuantize, QuantizeThenVerify) {
 
 TEST(CliQuantize, BadInput) {
   std::string dir = test::temp_dir();
-  std::string model = small_model(dir);
+  std::string model = test::small_resnet_file(dir);
   std::string out = dir + "/q.onnx";
   std::vector<std::string> data = {"--data", "fashion-mnist:train", "--samples", "16"};
   auto quantize = [&](std::vector<std::string> extra) {

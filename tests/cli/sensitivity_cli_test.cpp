@@ -17,18 +17,9 @@ namespace {
 using test::expect_one_line_error;
 using test::mpq;
 
-std::string tiny_model(const std::string& dir) {
-  ZooOptions o;
-  o.width_mult = 0.25;
-  o.depth = 1;
-  std::string path = dir + "/resnet.onnx";
-  export_onnx(build_zoo_model("resnet20", o), path);
-  return path;
-}
-
 TEST(CliSensitivity, WritesCachesAndValidates) {
   std::string dir = test::temp_dir();
-  std::string model = tiny_model(dir);
+  std::string model = test::small_resnet_file(dir);
   std::vector<std::string> common = {
       "-q", "sensitivity", model,   "--data",      "fashion-mnist:train", "--samples",
       "64", "--bits",      "2,4,8", "--cache-dir", dir + "/cache"};
@@ -72,7 +63,7 @@ TEST(CliSensitivity, WritesCachesAndValidates) {
 
 TEST(CliSensitivity, BadInput) {
   std::string dir = test::temp_dir();
-  std::string model = tiny_model(dir);
+  std::string model = test::small_resnet_file(dir);
   std::string out = dir + "/s.json";
   auto run = [&](std::vector<std::string> extra) {
     std::vector<std::string> args = {"sensitivity", model, "--data", "fashion-mnist:train",

@@ -18,6 +18,7 @@
 #include "quant/packing.h"
 #include "quant/patches.h"
 #include "quant/simulate.h"
+#include "support/test_data.h"
 #include "support/test_util.h"
 
 namespace mpq {
@@ -26,16 +27,7 @@ namespace {
 constexpr int64_t kSize = 12;
 
 Graph tiny(const std::string& arch, uint64_t seed = 0, int64_t opset = 17) {
-  ZooOptions o;
-  o.opset = opset;
-  o.height = o.width = kSize;
-  o.width_mult = 0.5;
-  o.depth = 1;
-  o.random_bn = true;
-  o.seed = seed;
-  Graph g = build_zoo_model(arch, o);
-  g.source = arch;
-  return g;
+  return test::tiny_zoo(arch, kSize, 0.5, seed, opset);
 }
 
 // Random images with labels, written as .npy files (the data module reads them lazily).

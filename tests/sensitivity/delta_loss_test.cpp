@@ -15,6 +15,7 @@
 #include "exec/executor.h"
 #include "pipeline/zoo.h"
 #include "quant/scheme.h"
+#include "support/test_data.h"
 #include "support/test_util.h"
 
 namespace mpq {
@@ -22,28 +23,9 @@ namespace {
 
 constexpr int64_t kSize = 8;
 
-Graph tiny_resnet() {
-  ZooOptions o;
-  o.height = o.width = kSize;
-  o.width_mult = 0.5;
-  o.depth = 1;
-  o.random_bn = true;
-  Graph g = build_zoo_model("resnet20", o);
-  g.source = "resnet20";
-  return g;
-}
+Graph tiny_resnet() { return test::tiny_zoo("resnet20", kSize); }
 
-// Random images with labels, as .npy files.
-std::unique_ptr<Dataset> random_data(int64_t n, uint64_t seed = 0) {
-  std::string dir = test::temp_dir();
-  at::manual_seed(int64_t(seed));
-  save_npy(dir + "/x.npy", at::randn({n, 1, kSize, kSize}));
-  save_npy(dir + "/y.npy", at::randint(0, 10, {n}, at::kLong));
-  DataOptions o;
-  o.spec = dir + "/x.npy";
-  o.labels = dir + "/y.npy";
-  return open_dataset(o);
-}
+std::unique_ptr<Dataset> random_data(int64_t n) { return test::random_images(n, kSize, 0); }
 
 SensitivityOptions quick(bool label_free = false) {
   SensitivityOptions o;

@@ -15,48 +15,16 @@
 #include "exec/executor.h"
 #include "onnx/builder.h"
 #include "pipeline/zoo.h"
+#include "support/test_data.h"
 
 namespace mpq {
 namespace {
 
 constexpr int64_t kSize = 8;
 
-// Samples held in memory.
-class TensorData : public Dataset {
- public:
-  TensorData(at::Tensor x, at::Tensor y) : x_(std::move(x)), y_(std::move(y)) {}
-  int64_t size() const override { return x_.size(0); }
-  std::vector<int64_t> sample_shape() const override { return x_.sizes().slice(1).vec(); }
-  bool has_labels() const override { return true; }
-  int64_t num_classes() const override { return 10; }
-  Batch read(const std::vector<int64_t>& indices) const override {
-    at::Tensor i = at::tensor(indices, at::kLong);
-    return {x_.index_select(0, i), y_.index_select(0, i)};
-  }
-  std::string describe() const override { return "random tensors"; }
+std::unique_ptr<Dataset> random_data(int64_t n) { return test::random_images(n, kSize); }
 
- private:
-  at::Tensor x_, y_;
-};
-
-std::unique_ptr<Dataset> random_data(int64_t n, uint64_t seed = 3) {
-  at::Generator gen = at::detail::createCPUGenerator(seed);
-  at::Tensor x = at::normal(0.0, 1.0, {n, 1, kSize, kSize}, gen);
-  at::Tensor y = at::randint(0, 10, {n}, gen, at::kLong);
-  return std::make_unique<TensorData>(x, y);
-}
-
-Graph tiny(const std::string& arch) {
-  ZooOptions o;
-  o.height = o.width = kSize;
-  o.width_mult = 0.25;
-  o.depth = 1;
-  o.random_bn = true;
-  o.seed = 2;
-  Graph g = build_zoo_model(arch, o);
-  g.source = arch;
-  return g;
-}
+Graph tiny(const std::string& arch) { return test::tiny_zoo(arch, kSize, 0.25, 2); }
 
 // The layer forms the zoo lacks: Conv -> ConvTranspose (grouped, strided) -> grouped Conv ->
 // MatMul with the weight on the left (W @ x) -> Gemm without transB.

@@ -13,33 +13,13 @@
 #include "core/error.h"
 #include "exec/executor.h"
 #include "onnx/builder.h"
+#include "support/test_data.h"
 
 namespace mpq {
 namespace {
 
-// Samples held in memory.
-class TensorData : public Dataset {
- public:
-  TensorData(at::Tensor x, at::Tensor y) : x_(std::move(x)), y_(std::move(y)) {}
-  int64_t size() const override { return x_.size(0); }
-  std::vector<int64_t> sample_shape() const override { return x_.sizes().slice(1).vec(); }
-  bool has_labels() const override { return true; }
-  int64_t num_classes() const override { return 4; }
-  Batch read(const std::vector<int64_t>& indices) const override {
-    at::Tensor i = at::tensor(indices, at::kLong);
-    return {x_.index_select(0, i), y_.index_select(0, i)};
-  }
-  std::string describe() const override { return "random tensors"; }
-
- private:
-  at::Tensor x_, y_;
-};
-
-std::unique_ptr<Dataset> random_data(int64_t n, at::ScalarType type, uint64_t seed = 3) {
-  at::Generator gen = at::detail::createCPUGenerator(seed);
-  at::Tensor x = at::normal(0.0, 1.0, {n, 1, 4, 4}, gen).to(type);
-  at::Tensor y = at::randint(0, 4, {n}, gen, at::kLong);
-  return std::make_unique<TensorData>(x, y);
+std::unique_ptr<Dataset> random_data(int64_t n, at::ScalarType type) {
+  return test::random_images(n, 4, 3, 4, type);
 }
 
 // Conv (stride 2) -> Tanh -> Flatten -> MatMul -> Tanh -> Gemm: 27 + 72 + 24 weights, smooth so

@@ -13,6 +13,7 @@
 #include "data/dataset.h"
 #include "exec/executor.h"
 #include "pipeline/zoo.h"
+#include "support/test_data.h"
 #include "support/test_util.h"
 
 namespace mpq {
@@ -20,26 +21,10 @@ namespace {
 
 constexpr int64_t kSize = 8;
 
-Graph tiny_resnet() {
-  ZooOptions o;
-  o.height = o.width = kSize;
-  o.width_mult = 0.5;
-  o.depth = 1;
-  o.random_bn = true;
-  Graph g = build_zoo_model("resnet20", o);
-  g.source = "resnet20";
-  return g;
-}
+Graph tiny_resnet() { return test::tiny_zoo("resnet20", kSize); }
 
-// Unlabelled random images as .npy.
-std::unique_ptr<Dataset> random_images(int64_t n) {
-  std::string dir = test::temp_dir();
-  at::manual_seed(3);
-  save_npy(dir + "/x.npy", at::randn({n, 1, kSize, kSize}));
-  DataOptions o;
-  o.spec = dir + "/x.npy";
-  return open_dataset(o);
-}
+// Unlabelled random images.
+std::unique_ptr<Dataset> random_images(int64_t n) { return test::random_images(n, kSize, 3, 0); }
 
 // ||Y^T X||_F^2 / (||X^T X||_F ||Y^T Y||_F) with column-centred X, Y: the feature-space form of
 // linear CKA (Kornblith et al. 2019), independent of the Gram route the library takes.
