@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 
 #include "core/error.h"
@@ -226,9 +227,37 @@ nlohmann::json to_json(const SensitivityResult& r) {
     if (!l.extra.empty()) j["extra"] = l.extra;
     layers.push_back(j);
   }
+  // Tied groups: their members' Omega summed per candidate (std errors in quadrature), for
+  // allocators that give a group one bit width.
+  std::map<int64_t, nlohmann::json> groups;
+  for (const auto& l : r.layers) {
+    nlohmann::json& g = groups[l.group];
+    if (g.is_null()) {
+      g = {
+          {"group", l.group}, {"layers", nlohmann::json::array()}, {"weight", bits_json(l.weight)}};
+      for (auto& b : g["weight"]) {
+        b.erase("parts");
+        b["std_error"] = b["std_error"].get<double>() * b["std_error"].get<double>();
+      }
+    } else {
+      for (size_t k = 0; k < l.weight.size() && k < g["weight"].size(); ++k) {
+        nlohmann::json& b = g["weight"][k];
+        b["omega"] = b["omega"].get<double>() + l.weight[k].omega;
+        b["std_error"] =
+            b["std_error"].get<double>() + l.weight[k].std_error * l.weight[k].std_error;
+      }
+    }
+    g["layers"].push_back(l.name);
+  }
+  nlohmann::json group_list = nlohmann::json::array();
+  for (auto& [id, g] : groups) {
+    for (auto& b : g["weight"]) b["std_error"] = std::sqrt(b["std_error"].get<double>());
+    group_list.push_back(g);
+  }
   return {{"format", "mpq.sensitivity"},
           {"version", 1},
           {"metric", r.metric},
+          {"groups", group_list},
           {"info", r.info},
           {"layers", layers},
           {"extra", r.extra}};

@@ -126,6 +126,7 @@ nlohmann::json options_json(const SensitivityOptions& options, int64_t samples);
 // Runs the context's metric; fills layers' name/op/params/group and result.info's options.
 SensitivityResult run_sensitivity(const SensitivityContext& context);
 
+// Also writes "groups": per tied group its layers and Omega summed over them per candidate.
 nlohmann::json to_json(const SensitivityResult& result);
 SensitivityResult sensitivity_from_json(const nlohmann::json& j, const std::string& source);
 SensitivityResult load_sensitivity(const std::string& path);

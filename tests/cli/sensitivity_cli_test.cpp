@@ -3,6 +3,7 @@
 // a one-line error with no output file.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_util.h"
@@ -41,6 +42,18 @@ TEST(CliSensitivity, WritesCachesAndValidates) {
     ASSERT_EQ(l["weight"].size(), 3u);
     EXPECT_GT(l["weight"][0]["omega"].get<double>(), l["weight"][2]["omega"].get<double>())
         << l["name"];
+  }
+  // Tied groups (layers reading one activation) sum their members' Omega.
+  ASSERT_GE(j["groups"].size(), 1u);
+  EXPECT_LT(j["groups"].size(), j["layers"].size());  // a downsample conv shares its block's input
+  for (const auto& g : j["groups"]) {
+    double sum = 0;
+    for (const auto& name : g["layers"]) {
+      for (const auto& l : j["layers"]) {
+        if (l["name"] == name) sum += l["weight"][0]["omega"].get<double>();
+      }
+    }
+    EXPECT_NEAR(g["weight"][0]["omega"].get<double>(), sum, 1e-12 * std::abs(sum));
   }
   // The same run again comes from the cache, with the same numbers.
   r = run({"--metric", "fisher", "--json"});
