@@ -264,7 +264,11 @@ std::string format_text(const SensitivityRun& run) {
   std::ostringstream s;
   s << "metric " << r.metric << (run.from_cache ? " (from cache)" : "")
     << (run.resumed ? " (resumed)" : "") << ", " << r.layers.size() << " layers";
-  if (!run.from_cache) s << ", " << corr_cell(run.seconds) << " s";
+  if (!run.from_cache) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, ", %.1f s", run.seconds);
+    s << buf;
+  }
   s << "\n";
   s << "layer";
   std::vector<int> bits;

@@ -199,11 +199,10 @@ void quantize_weight(const Graph& g, QuantizedLayer* ql, const LayerStats& s, co
   ql->layout = make_row_layout(w.sizes().vec(), ql->channel_axis, spec);
   WeightScaleOptions ws = o.weight_scale;
   ws.method = weight_scale_method(o);
-  ql->weight_params = weight_params(to_rows(w, ql->layout), spec.bits, spec.info(), ws,
-                                    clip_error_weights(g, *ql, s));
-  ql->weight_int = quantize_to_int(to_rows(w.to(at::kFloat), ql->layout), ql->weight_params);
-  ql->weight_hat =
-      from_rows(dequantize(ql->weight_int, ql->weight_params), ql->layout).to(w.scalar_type());
+  RoundedWeight r = round_weight(w, ql->layout, spec, ws, clip_error_weights(g, *ql, s));
+  ql->weight_params = r.params;
+  ql->weight_int = r.ints;
+  ql->weight_hat = r.hat;
 }
 
 }  // namespace

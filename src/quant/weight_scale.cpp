@@ -84,4 +84,15 @@ QParams weight_params(const at::Tensor& rows_in, int bits, const SchemeInfo& sch
   MPQ_FAIL("weight scale method '", o.method, "': expected one of ", names);
 }
 
+RoundedWeight round_weight(const at::Tensor& w, const RowLayout& layout, const QuantSpec& spec,
+                           const WeightScaleOptions& o, const ErrorWeights& weights) {
+  at::NoGradGuard no_grad;
+  at::Tensor rows = to_rows(w.detach().to(at::kFloat), layout);
+  RoundedWeight r;
+  r.params = weight_params(rows, spec.bits, spec.info(), o, weights);
+  r.ints = quantize_to_int(rows, r.params);
+  r.hat = from_rows(dequantize(r.ints, r.params), layout).to(w.scalar_type());
+  return r;
+}
+
 }  // namespace mpq

@@ -48,4 +48,15 @@ struct ErrorWeights {
 QParams weight_params(const at::Tensor& rows, int bits, const SchemeInfo& scheme,
                       const WeightScaleOptions& options, const ErrorWeights& weights = {});
 
+// A weight quantized on its row layout: the scales weight_params picks, the integer rows and the
+// dequantized weight (w's shape and dtype). The one path PTQ and sensitivity's dW(b) share.
+// Example: RoundedWeight r = round_weight(w, make_row_layout(shape, 0, spec), spec, {});
+struct RoundedWeight {
+  QParams params;   // per row of the layout
+  at::Tensor ints;  // [rows, row_size] integers (float32)
+  at::Tensor hat;   // the dequantized weight
+};
+RoundedWeight round_weight(const at::Tensor& w, const RowLayout& layout, const QuantSpec& spec,
+                           const WeightScaleOptions& options, const ErrorWeights& weights = {});
+
 }  // namespace mpq

@@ -119,12 +119,9 @@ at::Tensor delta_weight(const Graph& graph, const QuantLayer& layer, int bits,
   spec.bits = bits;
   spec.scheme = o.weight_scheme;
   RowLayout layout = make_row_layout(w.sizes().vec(), output_channel_axis(graph, layer), spec);
-  at::Tensor rows = to_rows(w.to(at::kFloat), layout);
   WeightScaleOptions ws;
   ws.method = o.weight_scale;
-  QParams p = weight_params(rows, bits, spec.info(), ws);
-  at::Tensor q = dequantize(quantize_to_int(rows, p), p);
-  return from_rows(q - rows, layout).to(w.scalar_type());
+  return round_weight(w, layout, spec, ws).hat - w;
 }
 
 at::Tensor sensitivity_loss(const at::Tensor& logits, const at::Tensor& labels,
