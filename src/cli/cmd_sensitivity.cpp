@@ -60,6 +60,9 @@ void add_sensitivity_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--probe", a->options.probe, "hessian: global or layer probes")
       ->capture_default_str();
+  cmd->add_option("--granularity", a->options.granularity,
+                  "hessian: one trace per layer (HAWQ) or per output channel")
+      ->capture_default_str();
   cmd->add_option("--min-probes", a->options.min_probes, "hessian: probes at least")
       ->capture_default_str();
   cmd->add_option("--max-probes", a->options.max_probes, "hessian: probes at most")

@@ -41,5 +41,6 @@ void add_train_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
 void add_verify_command(CLI::App& app);
 void add_sensitivity_command(CLI::App& app);
+void add_search_command(CLI::App& app);
 
 }  // namespace mpq::cli

@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   mpq::cli::add_quantize_command(app);
   mpq::cli::add_verify_command(app);
   mpq::cli::add_sensitivity_command(app);
+  mpq::cli::add_search_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

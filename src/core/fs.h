@@ -3,12 +3,16 @@
 #pragma once
 
 #include <functional>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 
 namespace mpq {
 
 // Reads a whole file; the error names the path and the reason.
 std::string read_file(const std::string& path);
+
+// Reads and parses a JSON file; errors name the path ("x.json: not valid JSON: ...").
+nlohmann::json load_json(const std::string& path);
 
 bool file_exists(const std::string& path);
 bool is_directory(const std::string& path);

@@ -85,7 +85,21 @@ ModelSummary inspect_model(const Graph& g, const std::vector<std::vector<int64_t
     ls.weight = l.weight;
     ls.weight_shape = w.sizes().vec();
     ls.output_shape = y.sizes().vec();
-    ls.params = w.numel() + (l.bias.empty() ? 0 : g.initializers.at(l.bias).numel());
+    ls.weight_elems = w.numel();
+    ls.bias_elems = l.bias.empty() ? 0 : g.initializers.at(l.bias).numel();
+    ls.params = ls.weight_elems + ls.bias_elems;
+    ls.input_elems = x.numel() / batch;
+    ls.output_elems = y.numel() / batch;
+    if (l.op == "Conv") {
+      ls.out_channels = w.size(0);
+    } else if (l.op == "ConvTranspose") {
+      int64_t groups = n.attrs.count("group") ? n.attrs.at("group").i : 1;
+      ls.out_channels = w.size(1) * groups;
+    } else if (l.op == "Gemm") {
+      ls.out_channels = n.attrs.count("transB") && n.attrs.at("transB").i ? w.size(0) : w.size(1);
+    } else {
+      ls.out_channels = l.weight_input == 1 ? w.size(-1) : w.size(-2);
+    }
     // Per sample: the whole run's MACs over the input batch. Not y.size(0): transformer layouts
     // put tokens first ([T, N, E]).
     if (l.op == "Conv") {
@@ -125,7 +139,12 @@ nlohmann::json to_json(const ModelSummary& s) {
                            {"weight_shape", l.weight_shape},
                            {"output_shape", l.output_shape},
                            {"params", l.params},
-                           {"macs", l.macs}});
+                           {"weight_elems", l.weight_elems},
+                           {"bias_elems", l.bias_elems},
+                           {"out_channels", l.out_channels},
+                           {"macs", l.macs},
+                           {"input_elems", l.input_elems},
+                           {"output_elems", l.output_elems}});
   }
   if (s.layers.empty()) j["layers"] = nlohmann::json::array();
   return j;

@@ -17,7 +17,11 @@ struct LayerSummary {
   std::string name, op, weight;
   std::vector<int64_t> weight_shape, output_shape;
   int64_t params = 0;  // weight (+ bias) elements
-  int64_t macs = 0;    // multiply-accumulates for one sample
+  int64_t weight_elems = 0, bias_elems = 0;
+  int64_t out_channels = 0;  // output channels (scales of a per-channel weight scheme)
+  int64_t macs = 0;          // multiply-accumulates for one sample
+  int64_t input_elems = 0;   // elements of the activation the layer reads, per sample
+  int64_t output_elems = 0;  // per sample
 };
 
 struct ModelSummary {

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <random>
@@ -18,6 +19,7 @@
 #include "core/hash.h"
 #include "core/log.h"
 #include "core/version.h"
+#include "pipeline/search.h"
 #include "sensitivity/delta_loss.h"
 
 namespace mpq {
@@ -206,6 +208,7 @@ SensitivityRun run_sensitivity_command(const Graph& model, const std::string& mo
   std::string model_hash = hash_file(model_path);
   out.result = compute(model, model_hash, data, options, run, &out);
   out.result.info["model"] = model_path;
+  out.facts = model_facts(model);
   if (run.validate) {
     out.validation = validate(model, model_hash, data, options, run, out.result);
     out.validated = true;
@@ -255,6 +258,20 @@ nlohmann::json to_json(const SensitivityRun& run) {
   nlohmann::json j = to_json(run.result);
   j["info"]["cache_key"] = run.cache_key;
   j["info"]["from_cache"] = run.from_cache;
+  if (run.facts.is_object()) {
+    std::map<std::string, const nlohmann::json*> by_name;
+    for (const auto& l : run.facts.at("layers")) by_name[l.at("name").get<std::string>()] = &l;
+    for (auto& l : j["layers"]) {
+      auto it = by_name.find(l.at("name").get<std::string>());
+      if (it == by_name.end()) continue;
+      for (const auto& [key, value] : it->second->items()) {
+        if (key != "name" && key != "op") l[key] = value;
+      }
+    }
+    j["ties"] = run.facts.at("ties");
+    j["total_params"] = run.facts.at("total_params");
+    j["float_params"] = run.facts.at("float_params");
+  }
   if (run.validated) j["validation"] = to_json(run.validation);
   return j;
 }

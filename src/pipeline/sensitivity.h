@@ -52,6 +52,9 @@ struct SensitivityRun {
   double seconds = 0;
   bool validated = false;
   Validation validation;
+  // The model facts mpq search needs (pipeline/search.h model_facts), written into each layer
+  // and the top level of sensitivity.json.
+  nlohmann::json facts;
 };
 
 // model_path names the file `model` came from (its hash keys the cache).

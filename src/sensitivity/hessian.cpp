@@ -26,6 +26,8 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "exec/executor.h"
+#include "quant/patches.h"
+#include "quant/scheme.h"
 
 namespace mpq {
 namespace {
@@ -70,6 +72,13 @@ at::Tensor rademacher(uint64_t seed, int64_t probe, size_t weight, const at::Ten
 
 double dot_product(const at::Tensor& a, const at::Tensor& b) {
   return at::dot(a.reshape({-1}), b.reshape({-1})).item<double>();
+}
+
+// v * Hv summed per output channel: each channel's share of v^T H v, whose mean over probes is
+// the trace of the channel's diagonal block.
+std::vector<double> channel_products(const at::Tensor& v, const at::Tensor& hv, int64_t axis) {
+  at::Tensor sums = to_channel_rows(v * hv, axis).sum(1).to(at::kDouble).contiguous();
+  return std::vector<double>(sums.data_ptr<double>(), sums.data_ptr<double>() + sums.numel());
 }
 
 // The executor with the selected weights as leaves that require grad; prepare() runs a batch and
@@ -191,7 +200,8 @@ nlohmann::json resume_header(const SensitivityContext& c, size_t weights) {
           {"weights", weights},
           {"label_free", o.label_free},
           {"samples", std::min<int64_t>(o.samples, c.data->size())},
-          {"batch_size", o.batch_size}};
+          {"batch_size", o.batch_size},
+          {"channels", true}};
 }
 
 }  // namespace
@@ -207,6 +217,8 @@ SensitivityResult hessian_sensitivity(const SensitivityContext& c) {
 
   // values[p][k] = v_k^T (H v)_k of probe p for weight k, H the Hessian of the mean loss.
   std::vector<std::vector<double>> values;
+  // channel_values[p][k][c]: probe p's v * Hv of weight k summed over output channel c.
+  std::vector<std::vector<std::vector<double>>> channel_values;
   nlohmann::json header = resume_header(c, nw);
   double loss = 0, previous_hvp = 0, previous_gradient = 0;
   if (!c.resume.state.is_null()) {
@@ -215,6 +227,7 @@ SensitivityResult hessian_sensitivity(const SensitivityContext& c) {
               "hessian: the resume state was made with other options or another model (expected ",
               header.dump(), ", found ", s.value("header", nlohmann::json()).dump(), ")");
     values = s.at("values").get<std::vector<std::vector<double>>>();
+    channel_values = s.at("channel_values").get<decltype(channel_values)>();
     loss = s.value("loss", 0.0);
     previous_hvp = s.value("hvp_seconds", 0.0);
     previous_gradient = s.value("gradient_seconds", 0.0);
@@ -230,6 +243,10 @@ SensitivityResult hessian_sensitivity(const SensitivityContext& c) {
   for (size_t k = 0; k < nw; ++k) all[k] = k;
   std::vector<at::Tensor> like(nw);
   for (size_t k = 0; k < nw; ++k) like[k] = c.graph.initializers.at(weights.names[k]);
+  std::vector<int64_t> axis(nw, 0);
+  for (size_t i = 0; i < c.layers.size(); ++i) {
+    axis[weights.of_layer[i]] = output_channel_axis(c.graph, c.layers[i]);
+  }
 
   bool prepared = false;  // one batch: its graph serves every chunk
   for (;;) {
@@ -237,6 +254,15 @@ SensitivityResult hessian_sensitivity(const SensitivityContext& c) {
     const int64_t target = next_probe_count(values, nw, o);
     if (done >= o.max_probes || target <= done) break;
     std::vector<std::vector<double>> chunk(size_t(target - done), std::vector<double>(nw, 0.0));
+    std::vector<std::vector<std::vector<double>>> channel_chunk(
+        size_t(target - done), std::vector<std::vector<double>>(nw));
+    auto add = [&](int64_t p, size_t k, double weight, const at::Tensor& v, const at::Tensor& hv) {
+      chunk[size_t(p - done)][k] += weight * dot_product(v, hv);
+      std::vector<double> ch = channel_products(v, hv, axis[k]);
+      std::vector<double>& acc = channel_chunk[size_t(p - done)][k];
+      acc.resize(ch.size(), 0.0);
+      for (size_t j = 0; j < ch.size(); ++j) acc[j] += weight * ch[j];
+    };
     double chunk_loss = 0;
     for (const Batch& batch : batches) {
       const double weight = double(batch.x.size(0)) / double(n);
@@ -245,25 +271,26 @@ SensitivityResult hessian_sensitivity(const SensitivityContext& c) {
       for (int64_t p = done; p < target; ++p) {
         std::vector<at::Tensor> v(nw);
         for (size_t k = 0; k < nw; ++k) v[k] = rademacher(o.seed, p, k, like[k]);
-        std::vector<double>& row = chunk[size_t(p - done)];
         if (o.probe == "global") {
           std::vector<at::Tensor> hv = engine.hvp(all, v);
           for (size_t k = 0; k < nw; ++k)
-            if (hv[k].defined()) row[k] += weight * dot_product(v[k], hv[k]);
+            if (hv[k].defined()) add(p, k, weight, v[k], hv[k]);
         } else {
           for (size_t k = 0; k < nw; ++k) {
             std::vector<at::Tensor> hv = engine.hvp({k}, {v[k]});
-            if (hv[0].defined()) row[k] += weight * dot_product(v[k], hv[0]);
+            if (hv[0].defined()) add(p, k, weight, v[k], hv[0]);
           }
         }
       }
     }
     if (done == 0) loss = chunk_loss;
     values.insert(values.end(), chunk.begin(), chunk.end());
+    channel_values.insert(channel_values.end(), channel_chunk.begin(), channel_chunk.end());
     if (progress) progress->advance(target - done);
     if (c.resume.save) {
       c.resume.save({{"header", header},
                      {"values", values},
+                     {"channel_values", channel_values},
                      {"loss", loss},
                      {"gradient_seconds", previous_gradient + engine.gradient_seconds},
                      {"hvp_seconds", previous_hvp + engine.hvp_seconds}});
@@ -279,13 +306,32 @@ SensitivityResult hessian_sensitivity(const SensitivityContext& c) {
     auto [trace, trace_se] = column_stats(values, weights.of_layer[i]);
     const double params = double(c.graph.initializers.at(layer.weight).numel());
     LayerSensitivity l;
+    const size_t k = weights.of_layer[i];
+    const int64_t ax = axis[k];
+    const double channels = double(like[k].size(ax));
     for (int bits : o.bits) {
       at::Tensor dw = delta_weight(c.graph, layer, bits, o);
       const double dw_sq = dw.to(at::kDouble).pow(2).sum().item<double>();
       BitSensitivity b;
       b.bits = bits;
-      b.omega = trace / params * dw_sq;
-      b.std_error = trace_se / params * dw_sq;
+      if (o.granularity == "channel") {
+        // Per probe: sum_c (v * Hv)_c / n_c * ||dW_c||^2; Omega is its mean over probes.
+        at::Tensor dw_c = to_channel_rows(dw.to(at::kDouble), ax).pow(2).sum(1).contiguous();
+        const double* d = dw_c.data_ptr<double>();
+        const double per_channel = params / channels;
+        std::vector<std::vector<double>> samples;
+        for (const auto& probe : channel_values) {
+          double omega = 0;
+          if (!probe[k].empty()) {
+            for (int64_t j = 0; j < dw_c.numel(); ++j) omega += probe[k][size_t(j)] * d[j];
+          }
+          samples.push_back({omega / per_channel});
+        }
+        std::tie(b.omega, b.std_error) = column_stats(samples, 0);
+      } else {
+        b.omega = trace / params * dw_sq;
+        b.std_error = trace_se / params * dw_sq;
+      }
       b.parts = {{"trace", trace}, {"dw_sq", dw_sq}};
       l.weight.push_back(b);
     }
@@ -294,6 +340,7 @@ SensitivityResult hessian_sensitivity(const SensitivityContext& c) {
   }
   r.extra = {{"probes", probes},
              {"probe", o.probe},
+             {"granularity", o.granularity},
              {"samples", n},
              {"loss", loss},
              {"gradient_seconds", previous_gradient + engine.gradient_seconds},

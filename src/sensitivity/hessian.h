@@ -7,6 +7,11 @@
 // Probes continue until every layer's standard error is below tolerance * |mean| (after
 // min_probes) or max_probes. Omega_l(b) = Tr(H_l) / n_l * ||dW_l(b)||^2, parts {trace, dw_sq};
 // std_error from the trace's standard error. extra per layer: trace, trace_std_error, probes.
+// granularity "channel": the same probes summed per output channel, Omega_l(b) =
+// sum_c Tr(H_c) / n_c * ||dW_c(b)||^2 (H_c the channel's diagonal block). Folding
+// BatchNormalization scales each channel's weights by gamma / sigma, so channels differ by orders
+// of magnitude in ||dW_c|| and, inversely squared, in their curvature; one isotropic trace per
+// layer then pairs the largest errors with the average curvature.
 #pragma once
 
 #include "sensitivity/sensitivity.h"

@@ -69,6 +69,8 @@ SensitivityContext make_context(const Graph& model, const Dataset* data,
   MPQ_CHECK(o.tolerance > 0, "--tolerance: expected > 0, found ", o.tolerance);
   MPQ_CHECK(o.probe == "global" || o.probe == "layer", "--probe: expected global or layer, found '",
             o.probe, "'");
+  MPQ_CHECK(o.granularity == "layer" || o.granularity == "channel",
+            "--granularity: expected layer or channel, found '", o.granularity, "'");
   MPQ_CHECK(o.beta > 0, "--beta: expected > 0, found ", o.beta);
   const SchemeInfo& scheme = find_scheme(o.weight_scheme);
   MPQ_CHECK(scheme.quantized, "--scheme: expected a quantizing weight scheme, found '",
@@ -161,6 +163,7 @@ nlohmann::json options_json(const SensitivityOptions& o, int64_t samples) {
     j["min_probes"] = o.min_probes;
     j["max_probes"] = o.max_probes;
     j["tolerance"] = o.tolerance;
+    j["granularity"] = o.granularity;
   }
   if (o.metric == "orthogonality") j["beta"] = o.beta;
   return j;

@@ -45,6 +45,10 @@ struct SensitivityOptions {
   int64_t max_probes = 64;
   double tolerance = 0.05;
   std::string probe = "global";
+  // hessian: "layer" is HAWQ's Omega = Tr(H_l) / n_l * ||dW_l||^2; "channel" applies the same
+  // estimator per output channel, Omega = sum_c Tr(H_c) / n_c * ||dW_c||^2 (the probes are the
+  // same; only how v * Hv is summed differs).
+  std::string granularity = "layer";
   // orthogonality: theta = exp(-beta * gamma).
   double beta = 1.0;
   bool progress = true;

@@ -1,0 +1,55 @@
+// `mpq search` (issue 6): from a sensitivity file, a target and budgets to a plan.
+//   sensitivity.json carries, besides Omega per layer and bit width, each layer's shape facts
+//   (weights, bias, output channels, MACs, activation sizes per sample) and the automatic ties
+//   found in the graph (model_facts below), so the search needs no model and no libtorch work;
+//   the plan gives each layer its bits, Omega, cost and the reason for the choice, and the
+//   totals against each budget; it is the format `mpq quantize --plan` reads (docs/plan.md).
+//   The frontier file holds the (cost, predicted loss) Pareto frontier of the first budget.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "onnx/graph.h"
+#include "quant/plan.h"
+#include "search/build.h"
+#include "search/solvers.h"
+
+namespace mpq {
+
+// What the search needs from the model: per quantizable layer {name, op, weight_elems,
+// bias_elems (a following BatchNormalization folds into one per output channel), out_channels,
+// macs, input_elems, output_elems}, "ties" {same_input, add, concat}, "total_params" (every
+// initializer element) and "float_params" (those export keeps in float: not layer weights or
+// biases, not folded BatchNormalization). Runs the model once on zeros (inspect).
+nlohmann::json model_facts(const Graph& model);
+
+struct SearchOptions {
+  std::string solver = "auto";       // auto: mckp for one summed budget, ilp for several
+  std::vector<std::string> budgets;  // as written: "size=2.5MB"
+  std::string target;                // a target file; "" = the built-in default
+  SolverOptions solver_options;
+  int frontier_points = 0;  // > 0: compute the frontier of the first summed budget
+};
+
+struct SearchRun {
+  std::string solver;  // the solver that ran
+  SearchInput input;
+  BuiltProblem built;
+  Solution solution;
+  Plan plan;
+  std::vector<FrontierPoint> frontier;
+};
+
+// `sensitivity`: the parsed sensitivity.json, `where`: its path (messages, provenance).
+// Throws mpq::Error for bad input and for budgets no choice meets; an infeasible combination of
+// budgets the solver finds (several budgets, each achievable alone) is reported in
+// run.solution.status with an empty plan instead.
+SearchRun run_search(const nlohmann::json& sensitivity, const std::string& where,
+                     const SearchOptions& options);
+
+nlohmann::json frontier_json(const SearchRun& run);
+std::string format_text(const SearchRun& run);  // the summary printed on stdout
+
+}  // namespace mpq
