@@ -3,13 +3,17 @@
 // 8, 16; omega falls roughly as 4^-b, costs rise with b; both with noise), fixed seeds. One
 // budget (size) for greedy, mckp, lp and ilp; three (size, BOPs, latency) for ilp; and a
 // 200-point Pareto frontier. Each time is the median of several runs (more for fast solvers).
-// No peer runs in the same process: the papers' own figures are printed as reference lines.
+// Peer: the same ILPs as HAWQ-V3 writes them, in PuLP with COIN-OR CBC (bench/ilp_pulp.py,
+// Debian python3-pulp), timed in the same run; mpq's ilp time over PuLP's is printed. Without
+// PuLP the peer column says so. The papers' own figures are printed as reference lines.
 // Usage: bench_search [--groups 50,200,1000] [--json F]   (F = "-": JSON to stdout, no table)
+// Environment: MPQ_PULP_PYTHON = the Python with pulp (default /usr/bin/python3).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -18,6 +22,7 @@
 
 #include "bench_util.h"
 #include "core/fs.h"
+#include "core/process.h"
 #include "search/problem.h"
 #include "search/solvers.h"
 
@@ -81,8 +86,41 @@ struct Row {
   double seconds = 0;  // median
   int runs = 0;
   Solution solution;
-  double gap_vs_best = 0;  // (objective - best known) / best known
+  double gap_vs_best = 0;    // (objective - best known) / best known
+  double peer_seconds = -1;  // ilp rows: PuLP + CBC on the same instance; < 0 = not run
+  double peer_objective = 0;
+  std::string peer_status;
 };
+
+// The HAWQ-V3-style PuLP model of `p` solved by bench/ilp_pulp.py; false when PuLP is missing.
+bool run_peer(const Problem& p, int repetitions, Row* row) {
+  static const std::string python = [] {
+    const char* env = std::getenv("MPQ_PULP_PYTHON");
+    return std::string(env ? env : "/usr/bin/python3");
+  }();
+  nlohmann::json instance;
+  for (const Group& g : p.groups) {
+    nlohmann::json items = nlohmann::json::array();
+    for (const Item& it : g.items) items.push_back({{"omega", it.omega}, {"cost", it.cost}});
+    instance["groups"].push_back({{"items", items}});
+  }
+  for (const Budget& b : p.budgets) instance["limits"].push_back(b.limit);
+  const std::string path = "/tmp/mpq_bench_search_instance.json";
+  write_file_atomic(path, instance.dump());
+  ProcessResult r = run_process({python, std::string(MPQ_SOURCE_DIR) + "/bench/ilp_pulp.py", path,
+                                 std::to_string(repetitions)});
+  if (r.exit_code != 0) {
+    static bool warned = false;
+    if (!warned) std::fprintf(stderr, "bench_search: PuLP peer not run: %s\n", r.output.c_str());
+    warned = true;
+    return false;
+  }
+  nlohmann::json j = nlohmann::json::parse(r.output.substr(r.output.rfind('{')));
+  row->peer_seconds = j.at("seconds").get<double>();
+  row->peer_status = j.at("status").get<std::string>();
+  row->peer_objective = j.at("objective").is_number() ? j.at("objective").get<double>() : NAN;
+  return true;
+}
 
 Row measure(const std::string& solver, const Problem& p) {
   Row row;
@@ -148,6 +186,11 @@ int main(int argc, char** argv) {
     const size_t first = rows.size();
     for (const char* solver : {"greedy", "mckp", "lp", "ilp"}) rows.push_back(measure(solver, one));
     rows.push_back(measure("ilp", three));
+    for (size_t i = first; i < rows.size(); ++i) {
+      if (rows[i].solver == "ilp") {
+        run_peer(rows[i].budgets == 1 ? one : three, std::min(rows[i].runs, 5), &rows[i]);
+      }
+    }
     // Best known: the least objective any solver found on the same instance.
     for (int budgets : {1, 3}) {
       double best = INFINITY;
@@ -189,13 +232,22 @@ int main(int argc, char** argv) {
   if (table) {
     std::printf(
         "| solver | groups | budgets | median time | runs | status | objective | gap "
-        "(bound) | vs best known |\n");
-    std::printf("|---|---|---|---|---|---|---|---|---|\n");
+        "(bound) | vs best known | PuLP+CBC (HAWQ-V3 style) | mpq/PuLP |\n");
+    std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (const Row& r : rows) {
-      std::printf("| %s | %d | %d | %s | %d | %s | %.6g | %.3g | %+.3g %% |\n", r.solver.c_str(),
-                  r.groups, r.budgets, format_time(r.seconds).c_str(), r.runs,
+      std::string peer = "-", ratio = "-";
+      if (r.peer_seconds >= 0) {
+        char buf[96];
+        std::snprintf(buf, sizeof(buf), "%s, %s, %.6g", format_time(r.peer_seconds).c_str(),
+                      r.peer_status.c_str(), r.peer_objective);
+        peer = buf;
+        std::snprintf(buf, sizeof(buf), "%.3g", r.seconds / r.peer_seconds);
+        ratio = buf;
+      }
+      std::printf("| %s | %d | %d | %s | %d | %s | %.6g | %.3g | %+.3g %% | %s | %s |\n",
+                  r.solver.c_str(), r.groups, r.budgets, format_time(r.seconds).c_str(), r.runs,
                   status_name(r.solution.status), r.solution.objective, r.solution.gap,
-                  100 * r.gap_vs_best);
+                  100 * r.gap_vs_best, peer.c_str(), ratio.c_str());
     }
     std::printf("\n| pareto_frontier (200 points, 1 budget) | groups | median time | points |\n");
     std::printf("|---|---|---|---|\n");
@@ -219,8 +271,8 @@ int main(int argc, char** argv) {
           mckp200->solution.status == SolveStatus::kOptimal ? "" : " (mckp not optimal)");
     }
     std::printf(
-        "reference (published, other hardware, no peer in this run): OMPQ reports a 9 s "
-        "bit-width search; HAWQ-V3 about 1 s for its ILP\n");
+        "reference (published, other hardware): OMPQ reports a 9 s bit-width search; HAWQ-V3 "
+        "about 1 s for its ILP\n");
   }
 
   if (!json_path.empty()) {
@@ -236,6 +288,12 @@ int main(int argc, char** argv) {
                                 {"gap", r.solution.gap},
                                 {"gap_vs_best_relative", r.gap_vs_best},
                                 {"detail", r.solution.detail}});
+      if (r.peer_seconds >= 0) {
+        out["solvers"].back()["pulp"] = {{"median_seconds", r.peer_seconds},
+                                         {"status", r.peer_status},
+                                         {"objective", r.peer_objective},
+                                         {"ratio", r.seconds / r.peer_seconds}};
+      }
     }
     for (const FrontierTiming& f : frontiers) {
       out["pareto_frontier"].push_back(

@@ -12,7 +12,7 @@ packages=(
   coinor-libcbc-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev libstb-dev zlib1g-dev
   dataset-fashion-mnist libonnx-testdata
-  python3-torch
+  python3-torch python3-pulp
   nodejs npm
 )
 missing=()
