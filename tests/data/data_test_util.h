@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "support/error_of.h"
 
 namespace mpq::testing {
 
@@ -61,23 +62,6 @@ std::string big_endian(const std::vector<T>& values) {
     for (size_t i = sizeof(T); i-- > 0;) s += char(b[i]);
   }
   return s;
-}
-
-// The message of the mpq::Error that `f` throws; a test failure if it throws nothing, throws
-// something else, or the message is not one line.
-inline std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const mpq::Error& e) {
-    std::string msg = e.what();
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << "not one line: " << msg;
-    return msg;
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected mpq::Error, got another exception: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "expected mpq::Error, nothing was thrown";
-  return "";
 }
 
 #define EXPECT_MPQ_ERROR(statement, text)                              \

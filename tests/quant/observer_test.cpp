@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "support/error_of.h"
 
 namespace mpq {
 namespace {
@@ -51,15 +52,7 @@ at::Tensor gaussian_with_outliers(int64_t n, int64_t outliers, double size) {
   return x;
 }
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using testing::error_of;
 
 TEST(ObserverTable, RowsAreUniqueAndMakeTheirObserver) {
   const auto& table = observer_table();

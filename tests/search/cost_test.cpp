@@ -9,19 +9,12 @@
 #include "core/error.h"
 #include "search/budget.h"
 #include "search/target.h"
+#include "support/error_of.h"
 
 namespace mpq {
 namespace {
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using testing::error_of;
 
 // A 3x3 conv, 16 -> 32 channels, with a weight count that does not pack evenly at 3 bits.
 LayerInfo conv() {

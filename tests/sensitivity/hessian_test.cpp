@@ -13,6 +13,8 @@
 #include "core/error.h"
 #include "exec/executor.h"
 #include "onnx/builder.h"
+#include "quant/patches.h"
+#include "quant/scheme.h"
 #include "support/test_data.h"
 
 namespace mpq {
@@ -187,6 +189,39 @@ TEST(Hessian, HutchinsonMatchesExactTrace) {
         EXPECT_NEAR(s.std_error, se / double(w.numel()) * dw_sq, 1e-12 * s.std_error);
       }
       EXPECT_GT(r.layers[l].weight[0].omega, r.layers[l].weight[2].omega);
+    }
+  }
+}
+
+// granularity "channel": Omega = sum_c Tr(H_c) / n_c * ||dW_c||^2 against the exact diagonal
+// entries of H summed per output channel (the same unit-vector products as exact_traces).
+TEST(Hessian, ChannelGranularityMatchesExactBlockTraces) {
+  auto data = random_data(24, at::kFloat);
+  SensitivityOptions o = quick(300);
+  o.granularity = "channel";
+  SensitivityContext c = make_context(tiny_model(at::kFloat), data.get(), o);
+  SensitivityResult r = hessian_sensitivity(c);
+  EXPECT_EQ(r.extra.at("granularity"), "channel");
+  for (size_t l = 0; l < c.layers.size(); ++l) {
+    const at::Tensor& w = c.graph.initializers.at(c.layers[l].weight);
+    const int64_t axis = output_channel_axis(c.graph, c.layers[l]);
+    at::Tensor diag = at::zeros({w.numel()}, at::kDouble);
+    for (int64_t i = 0; i < w.numel(); ++i) {
+      std::vector<at::Tensor> probe(c.layers.size());
+      probe[l] = at::zeros_like(w);
+      probe[l].view(-1)[i] = 1.0;
+      diag[i] = hessian_vector_product(c, probe).hv[l].reshape(-1)[i].item<double>();
+    }
+    at::Tensor block_traces = to_channel_rows(diag.reshape(w.sizes()), axis).sum(1);
+    const double per_channel = double(w.numel()) / double(w.size(axis));
+    for (size_t b = 0; b < o.bits.size(); ++b) {
+      at::Tensor dw = delta_weight(c.graph, c.layers[l], o.bits[b], o).to(at::kDouble);
+      at::Tensor dw_c = to_channel_rows(dw, axis).pow(2).sum(1);
+      const double exact = (block_traces * dw_c).sum().item<double>() / per_channel;
+      const BitSensitivity& s = r.layers[l].weight[b];
+      EXPECT_GT(s.std_error, 0) << c.layers[l].name;
+      EXPECT_NEAR(s.omega, exact, 4 * s.std_error + 1e-4 * std::abs(exact))
+          << c.layers[l].name << " W" << o.bits[b];
     }
   }
 }
