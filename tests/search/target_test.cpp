@@ -149,7 +149,7 @@ TEST(TargetFiles, DefaultFileIsBuiltIn) {
 
 TEST(TargetFiles, HawqLatenciesAreThePublishedOnes) {
   auto data = nlohmann::json::parse(
-      read_file(std::string(MPQ_SHARED_DIR) + "/data/hawq_v3_resnet18_ilp.json"));
+      read_file(std::string(MPQ_SOURCE_DIR) + "/tests/search/data/hawq_v3_resnet18_ilp.json"));
   Target t = load_target(std::string(MPQ_SOURCE_DIR) + "/targets/hawq_v3_t4_resnet18.json");
   EXPECT_EQ(t.latency.unit, "ms");
   ASSERT_EQ(t.latency.layers.size(), data["layers"].size());
