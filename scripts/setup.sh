@@ -14,6 +14,7 @@ packages=(
   dataset-fashion-mnist libonnx-testdata
   python3-torch python3-pulp
   nodejs npm
+  chromium  # the report test draws report.html headless
 )
 missing=()
 for p in "${packages[@]}"; do

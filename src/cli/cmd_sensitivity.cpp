@@ -16,6 +16,9 @@ std::string metric_help() {
     s += "  " + std::string(m.name) + ": " + m.description +
          (m.needs_labels ? " (labels, or --label-free)" : " (no labels)") + "\n";
   }
+  s += "\noutput kinds (--output-kind; the label-free loss and agreement follow it):\n";
+  for (const auto& k : output_kind_table())
+    s += "  " + std::string(k.name) + ": " + k.description + "\n";
   s += "\nResults are cached by model, data and options (--cache-dir, --no-cache); an interrupted\n"
        "run resumes where it stopped.\n";
   return s;
@@ -53,7 +56,15 @@ void add_sensitivity_command(CLI::App& app) {
   cmd->add_option("--seed", a->options.seed, "seed of the sample order and the probes")
       ->capture_default_str();
   cmd->add_flag("--label-free", a->options.label_free,
-                "KL to the float model's outputs instead of labelled cross-entropy");
+                "compare with the float model's outputs (KL, or squared error for maps and "
+                "embeddings) instead of labelled cross-entropy");
+  std::vector<std::string> kinds = output_kind_names();
+  kinds.insert(kinds.begin(), "auto");
+  cmd->add_option("--output-kind", a->options.output,
+                  "what the model's output is: auto (metadata, else inferred) | scores | "
+                  "sequence | map | embedding")
+      ->check(CLI::IsMember(kinds))
+      ->capture_default_str();
   cmd->add_option("--scheme", a->options.weight_scheme, "weight scheme of dW(b)")
       ->capture_default_str();
   cmd->add_option("--weight-scale", a->options.weight_scale, "weight scale method of dW(b)")

@@ -25,6 +25,8 @@ void add_zoo_command(CLI::App& app) {
   cmd->add_flag("--hardswish", args->zoo.hardswish, "mobilenetv2: HardSwish activations");
   cmd->add_flag("--constants", args->zoo.weights_as_constants,
                 "store weights as Constant nodes (paddle2onnx style)");
+  cmd->add_flag("--dynamic-hw", args->zoo.dynamic_hw,
+                "declare the input's height and width symbolic");
   cmd->callback([args] {
     Graph g = build_zoo_model(args->arch, args->zoo);
     export_onnx(g, args->output);

@@ -42,5 +42,7 @@ void add_quantize_command(CLI::App& app);
 void add_verify_command(CLI::App& app);
 void add_sensitivity_command(CLI::App& app);
 void add_search_command(CLI::App& app);
+void add_run_command(CLI::App& app);
+void add_report_command(CLI::App& app);
 
 }  // namespace mpq::cli

@@ -36,6 +36,8 @@ int main(int argc, char** argv) {
   mpq::cli::add_verify_command(app);
   mpq::cli::add_sensitivity_command(app);
   mpq::cli::add_search_command(app);
+  mpq::cli::add_run_command(app);
+  mpq::cli::add_report_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "exec/executor.h"
 #include "onnx/passes/fold_batchnorm.h"
+#include "sensitivity/output_kind.h"
 
 namespace mpq {
 namespace {
@@ -105,38 +106,51 @@ EvalResult evaluate(const Executor& exec, const std::string& label, const Datase
   Progress progress("eval", options.progress ? data.size() : 0);
   if (!options.progress) progress.finish();
   c10::InferenceMode inference;
-  double correct1 = 0, correct5 = 0, loss = 0, agree = 0, kl = 0, signal = 0, noise = 0;
+  double correct1 = 0, correct5 = 0, loss = 0;
+  OutputKind kind = OutputKind::kScores;
+  std::unique_ptr<OutputComparison> compare;
   Batch batch;
   while (loader.next(&batch)) {
     auto start = std::chrono::steady_clock::now();
     at::Tensor logits = exec.run({batch.x})[0];
     r.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    MPQ_CHECK(logits.dim() == 2 && logits.size(0) == batch.x.size(0), label,
-              ": expected the first output to be logits [batch, classes], found shape ",
-              logits.sizes());
+    MPQ_CHECK(logits.dim() >= 1 && logits.size(0) == batch.x.size(0), label,
+              ": expected the batch (", batch.x.size(0),
+              ") as the first dimension of the first output, found shape ", logits.sizes());
     logits = logits.to(at::kFloat);
-    int64_t classes = logits.size(1);
-    if (r.labelled) {
-      at::Tensor y = batch.y;
-      MPQ_CHECK(y.max().item<int64_t>() < classes, data.describe(), ": label ",
-                y.max().item<int64_t>(), " is out of range for a model with ", classes, " outputs");
-      at::Tensor top = std::get<1>(logits.topk(std::min<int64_t>(5, classes), 1));
-      at::Tensor hits = top.eq(y.unsqueeze(1));
-      correct1 += hits.select(1, 0).sum().item<double>();
-      correct5 += hits.any(1).sum().item<double>();
-      loss += at::cross_entropy_loss(logits, y, {}, at::Reduction::Sum).item<double>();
-    }
+    at::Tensor ref_logits;
     if (ref) {
-      at::Tensor ref_logits = ref->run({batch.x})[0].to(at::kFloat);
+      ref_logits = ref->run({batch.x})[0].to(at::kFloat);
       MPQ_CHECK(ref_logits.sizes() == logits.sizes(), ref->graph().source,
                 ": reference output shape ", ref_logits.sizes(), " differs from the model's ",
                 logits.sizes());
-      agree += logits.argmax(1).eq(ref_logits.argmax(1)).sum().item<double>();
-      at::Tensor logp = at::log_softmax(logits, 1), ref_logp = at::log_softmax(ref_logits, 1);
-      kl += (ref_logp.exp() * (ref_logp - logp)).sum().item<double>();
-      signal += ref_logits.pow(2).sum().item<double>();
-      noise += (ref_logits - logits).pow(2).sum().item<double>();
     }
+    if (!compare) {
+      // The reference (the float model) says best what the output is.
+      kind = options.output_kind != "auto" ? find_output_kind(options.output_kind)
+             : ref                         ? infer_output_kind(ref->graph(), ref_logits)
+                                           : infer_output_kind(exec.graph(), logits);
+      r.output = output_kind_name(kind);
+      compare = std::make_unique<OutputComparison>(kind);
+      if (r.labelled && kind != OutputKind::kScores) {
+        log_info("warning: eval: ", label, ": the output is not class scores (output kind '",
+                 r.output, "'), so the labels are not used");
+        r.labelled = false;
+      }
+    }
+    if (r.labelled) {
+      at::Tensor scores = logits.reshape({logits.size(0), -1});
+      int64_t classes = scores.size(1);
+      at::Tensor y = batch.y;
+      MPQ_CHECK(y.max().item<int64_t>() < classes, data.describe(), ": label ",
+                y.max().item<int64_t>(), " is out of range for a model with ", classes, " outputs");
+      at::Tensor top = std::get<1>(scores.topk(std::min<int64_t>(5, classes), 1));
+      at::Tensor hits = top.eq(y.unsqueeze(1));
+      correct1 += hits.select(1, 0).sum().item<double>();
+      correct5 += hits.any(1).sum().item<double>();
+      loss += at::cross_entropy_loss(scores, y, {}, at::Reduction::Sum).item<double>();
+    }
+    if (ref) compare->add(logits, ref_logits);
     r.samples += batch.x.size(0);
     if (options.progress) progress.advance(batch.x.size(0));
   }
@@ -146,9 +160,15 @@ EvalResult evaluate(const Executor& exec, const std::string& label, const Datase
   r.top1 = correct1 / n;
   r.top5 = correct5 / n;
   r.loss = loss / n;
-  r.agreement = agree / n;
-  r.kl = kl / n;
-  r.sqnr_db = noise > 0 ? 10 * std::log10(signal / noise) : INFINITY;
+  if (ref) {
+    r.has_agreement = compare->has_agreement;
+    r.agreement = compare->agreement / n;
+    r.has_kl = compare->has_kl;
+    r.kl = compare->kl / n;
+    r.has_cosine = compare->has_cosine;
+    r.cosine = compare->cosine / n;
+    r.sqnr_db = compare->sqnr_db();
+  }
   r.samples_per_second = r.seconds > 0 ? n / r.seconds : 0;
   return r;
 }
@@ -161,9 +181,11 @@ nlohmann::json to_json(const EvalResult& r) {
     j["top5"] = r.top5;
     j["loss"] = r.loss;
   }
+  j["output"] = r.output;
   if (r.has_reference) {
-    j["agreement"] = r.agreement;
-    j["kl"] = r.kl;
+    if (r.has_agreement) j["agreement"] = r.agreement;
+    if (r.has_kl) j["kl"] = r.kl;
+    if (r.has_cosine) j["cosine"] = r.cosine;
     j["sqnr_db"] = std::isfinite(r.sqnr_db) ? nlohmann::json(r.sqnr_db) : nlohmann::json("inf");
   }
   return j;
@@ -179,8 +201,19 @@ std::string format_text(const EvalResult& r) {
     o << std::setprecision(4) << "loss        " << r.loss << "\n" << std::setprecision(2);
   }
   if (r.has_reference) {
-    o << "agreement   " << 100 * r.agreement << " % (top-1 vs reference)\n";
-    o << std::setprecision(6) << "KL          " << r.kl << " nats\n" << std::setprecision(2);
+    const char* what = r.output == "sequence" ? "per-step argmax vs reference"
+                       : r.output == "map"    ? "argmax over channels per position vs reference"
+                                              : "top-1 vs reference";
+    if (r.has_agreement) o << "agreement   " << 100 * r.agreement << " % (" << what << ")\n";
+    if (r.has_cosine) {
+      o << std::setprecision(6) << "cosine      " << r.cosine << " (mean vs reference)\n"
+        << std::setprecision(2);
+    }
+    if (r.has_kl) {
+      o << std::setprecision(6) << "KL          " << r.kl << " nats"
+        << (r.output == "scores" ? "" : " (mean per position)") << "\n"
+        << std::setprecision(2);
+    }
     o << "SQNR        " << r.sqnr_db << " dB\n";
   }
   o << std::setprecision(1) << "throughput  " << r.samples_per_second << " samples/s\n";

@@ -1,6 +1,9 @@
 // `mpq eval`: a model's accuracy (top-1, top-5, cross-entropy) on labelled data, and its
-// agreement with a reference model on the same inputs (top-1 agreement, KL divergence of the
-// softmax outputs, SQNR of the logits), with throughput.
+// agreement with a reference model on the same inputs, with throughput. The agreement depends on
+// what the first output is (sensitivity/output_kind.h): class scores give top-1 agreement and the
+// KL of the softmax outputs; per-step probabilities the per-step argmax agreement and KL; a map
+// the argmax over channels per position and the KL of the softmax over channels; an embedding
+// the cosine similarity. SQNR over every output element for all. Accuracy needs class scores.
 #pragma once
 
 #include <cstdint>
@@ -18,23 +21,37 @@ namespace mpq {
 struct EvalOptions {
   int64_t batch_size = 100;
   bool progress = true;
+  // What the first output is: "auto" (metadata "mpq.output" of the reference, else of the model,
+  // else inferred from the first batch's output) or a row of output_kind_table().
+  std::string output_kind = "auto";
 };
 
 struct EvalResult {
   int64_t samples = 0;
   bool labelled = false;
-  double top1 = 0, top5 = 0;  // fractions in [0, 1]
-  double loss = 0;            // mean cross-entropy
+  double top1 = 0, top5 = 0;      // fractions in [0, 1]
+  double loss = 0;                // mean cross-entropy
+  std::string output = "scores";  // the output kind (output_kind.h)
   bool has_reference = false;
-  double agreement = 0;  // fraction of samples where top-1 equals the reference's
-  double kl = 0;         // mean KL(p_ref || p_model), nats
-  double sqnr_db = 0;    // 10 log10(sum ref^2 / sum (ref - model)^2) over all logits
-  double seconds = 0;    // time in the model's forward passes
+  // Class scores: fraction of samples where top-1 equals the reference's. Sequence: per-step
+  // argmax agreement, mean over steps and samples. Map: argmax over channels per position, mean
+  // over positions and samples. Not for embeddings or single-channel maps (has_agreement).
+  bool has_agreement = false;
+  double agreement = 0;
+  // Mean KL(p_ref || p_model), nats: of the softmax (scores), of the probabilities per step
+  // (sequence, mean over steps) or of the softmax over channels per position (map, mean over
+  // positions). Not for embeddings (has_kl).
+  bool has_kl = false;
+  double kl = 0;
+  bool has_cosine = false;  // embeddings: mean cosine similarity to the reference
+  double cosine = 0;
+  double sqnr_db = 0;  // 10 log10(sum ref^2 / sum (ref - model)^2) over all output elements
+  double seconds = 0;  // time in the model's forward passes
   double samples_per_second = 0;
 };
 
 // Runs `model` (and `reference`, if given) over every sample of `data`; the model's first output
-// is taken as the logits. Example: auto r = evaluate(g, *data, {}, nullptr);
+// is the one evaluated. Example: auto r = evaluate(g, *data, {}, nullptr);
 EvalResult evaluate(const Graph& model, const Dataset& data, const EvalOptions& options,
                     const Graph* reference);
 // The same over executors already set up (e.g. with quantizer hooks); `label` names the model in

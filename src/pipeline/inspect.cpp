@@ -33,6 +33,18 @@ std::vector<std::vector<int64_t>> infer_input_shapes(const Graph& g) {
   return shapes;
 }
 
+Graph with_sample_shape(const Graph& graph, const std::vector<int64_t>& sample_shape) {
+  Graph g = graph;
+  if (g.inputs.size() != 1 || !g.inputs[0].has_shape ||
+      g.inputs[0].shape.size() != sample_shape.size() + 1)
+    return g;
+  for (size_t d = 1; d < g.inputs[0].shape.size(); ++d) {
+    Dim& dim = g.inputs[0].shape[d];
+    if (!dim.fixed()) dim = Dim{sample_shape[d - 1], ""};
+  }
+  return g;
+}
+
 namespace {
 int64_t numel(const std::vector<int64_t>& s) {
   int64_t n = 1;

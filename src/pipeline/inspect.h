@@ -47,4 +47,10 @@ std::string format_table(const ModelSummary& summary);
 // Throws naming the input and dimension when a non-batch dimension is symbolic.
 std::vector<std::vector<int64_t>> infer_input_shapes(const Graph& graph);
 
+// `graph` with the symbolic non-batch dimensions of its one input set to a data sample's shape
+// (without batch), so that facts that depend on the input size (MACs) are counted at the size
+// the data has. Other graphs are returned as they are. Example:
+//   model_facts(with_sample_shape(g, data.sample_shape()));
+Graph with_sample_shape(const Graph& graph, const std::vector<int64_t>& sample_shape);
+
 }  // namespace mpq

@@ -168,9 +168,17 @@ std::string format_text(const QuantizeResult& r) {
   }
   o << std::setprecision(2) << "time          " << r.seconds << " s\n";
   if (r.evaluated) {
-    o << "float top-1   " << 100 * r.float_eval.top1 << " %\n";
-    o << "quant top-1   " << 100 * r.quant_eval.top1 << " % (agreement with float "
-      << 100 * r.quant_eval.agreement << " %, SQNR " << r.quant_eval.sqnr_db << " dB)\n";
+    const EvalResult& q = r.quant_eval;
+    if (q.labelled) {
+      o << "float top-1   " << 100 * r.float_eval.top1 << " %\n";
+      o << "quant top-1   " << 100 * q.top1 << " % (";
+    } else {
+      o << "quant vs float (" << q.output << " output: ";
+    }
+    if (q.has_agreement) o << "agreement with float " << 100 * q.agreement << " %, ";
+    if (q.has_cosine)
+      o << std::setprecision(4) << "cosine " << q.cosine << ", " << std::setprecision(2);
+    o << "SQNR " << q.sqnr_db << " dB)\n";
   }
   return o.str();
 }

@@ -121,8 +121,8 @@ std::string reason(const SearchRun& run, int64_t layer, int64_t group) {
 
 }  // namespace
 
-SearchRun run_search(const nlohmann::json& j, const std::string& where,
-                     const SearchOptions& options) {
+SearchInput search_input(const nlohmann::json& j, const std::string& where,
+                         const SearchOptions& options) {
   MPQ_CHECK(j.is_object() && j.value("format", "") == "mpq.sensitivity", where,
             ": expected a sensitivity file (\"format\": \"mpq.sensitivity\") from mpq "
             "sensitivity");
@@ -131,8 +131,7 @@ SearchRun run_search(const nlohmann::json& j, const std::string& where,
   MPQ_CHECK(!options.budgets.empty(),
             "mpq search: at least one --budget is needed (e.g. --budget "
             "size=0.5r)");
-  SearchRun run;
-  SearchInput& in = run.input;
+  SearchInput in;
   in.where = where;
   in.target = options.target.empty() ? default_target() : load_target(options.target);
   for (const auto& text : options.budgets) in.budgets.push_back(parse_budget(text));
@@ -174,6 +173,28 @@ SearchRun run_search(const nlohmann::json& j, const std::string& where,
     add("concat", in.target.tie_concat);
   }
 
+  return in;
+}
+
+nlohmann::json unmeasured_sensitivity(const nlohmann::json& facts, const std::vector<int>& bits,
+                                      const std::vector<int>& act_bits) {
+  nlohmann::json j = facts;
+  j["format"] = "mpq.sensitivity";
+  for (auto& l : j["layers"]) {
+    nlohmann::json w = nlohmann::json::array(), a = nlohmann::json::array();
+    for (int b : bits) w.push_back({{"bits", b}, {"omega", 0.0}});
+    for (int b : act_bits) a.push_back({{"bits", b}, {"omega", 0.0}});
+    l["weight"] = w;
+    if (!a.empty()) l["act"] = a;
+  }
+  return j;
+}
+
+SearchRun run_search(const nlohmann::json& j, const std::string& where,
+                     const SearchOptions& options) {
+  SearchRun run;
+  run.input = search_input(j, where, options);
+  const SearchInput& in = run.input;
   run.built = build_problem(in);
   const Problem& p = run.built.problem;
   run.solver = options.solver;

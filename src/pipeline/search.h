@@ -42,6 +42,17 @@ struct SearchRun {
   std::vector<FrontierPoint> frontier;
 };
 
+// The search's input from a parsed sensitivity file (layers, Omegas, ties the target turns on,
+// float tensors outside the layers), the target and the budgets; throws naming `where`.
+SearchInput search_input(const nlohmann::json& sensitivity, const std::string& where,
+                         const SearchOptions& options);
+
+// A sensitivity file with every Omega 0 at `bits` (and `act_bits`), from model_facts: what
+// build_problem needs to check the budgets before any sensitivity is measured.
+// Example: build_problem(search_input(unmeasured_sensitivity(f, {2, 4, 8}, {}), path, o));
+nlohmann::json unmeasured_sensitivity(const nlohmann::json& facts, const std::vector<int>& bits,
+                                      const std::vector<int>& act_bits);
+
 // `sensitivity`: the parsed sensitivity.json, `where`: its path (messages, provenance).
 // Throws mpq::Error for bad input and for budgets no choice meets; an infeasible combination of
 // budgets the solver finds (several budgets, each achievable alone) is reported in

@@ -19,6 +19,7 @@
 #include "core/hash.h"
 #include "core/log.h"
 #include "core/version.h"
+#include "pipeline/inspect.h"
 #include "pipeline/search.h"
 #include "sensitivity/delta_loss.h"
 
@@ -82,8 +83,11 @@ SensitivityResult compute(const Graph& model, const std::string& model_hash, con
   SensitivityContext context = make_context(model, &data, o);
   int64_t samples = std::min<int64_t>(o.samples, data.size());
   std::string dhash = data_hash(data, o);
-  nlohmann::json key_json = {
-      {"model", model_hash}, {"data", dhash}, {"options", options_json(o, samples)}, {"format", 1}};
+  // The context's options: "auto" resolved, so the output kind is part of the key.
+  nlohmann::json key_json = {{"model", model_hash},
+                             {"data", dhash},
+                             {"options", options_json(context.options, samples)},
+                             {"format", 1}};
   out->cache_key = hash_hex(fnv1a64(key_json.dump()));
   std::string dir = run.cache_dir.empty() ? default_cache_dir() : run.cache_dir;
   std::string final_path = join_path(dir, "sensitivity-" + out->cache_key + ".json");
@@ -208,7 +212,8 @@ SensitivityRun run_sensitivity_command(const Graph& model, const std::string& mo
   std::string model_hash = hash_file(model_path);
   out.result = compute(model, model_hash, data, options, run, &out);
   out.result.info["model"] = model_path;
-  out.facts = model_facts(model);
+  // MACs at the data's size: a model with a symbolic height and width has none of its own.
+  out.facts = model_facts(with_sample_shape(model, data.sample_shape()));
   if (run.validate) {
     out.validation = validate(model, model_hash, data, options, run, out.result);
     out.validated = true;

@@ -86,11 +86,31 @@ class Net {
     return b.input("input", shape);
   }
 
-  Graph finish(const std::string& logits, const std::string& arch) {
-    std::string out = b.node("Identity", {logits}, {}, "logits");
-    b.output(out, {std::string("N"), opt.classes});
+  // The model's one output, named `name`, with its declared shape and what it is (metadata
+  // "mpq.output", sensitivity/output_kind.h).
+  Graph finish(const std::string& value, const std::string& arch,
+               const std::vector<DimSpec>& shape = {}, const char* kind = "scores",
+               const std::string& name = "logits") {
+    std::string out = b.node("Identity", {value}, {}, name);
+    b.output(out, shape.empty() ? std::vector<DimSpec>{std::string("N"), opt.classes} : shape);
     b.set_metadata("mpq.arch", arch);
+    b.set_metadata("mpq.output", kind);
     return b.build();
+  }
+
+  // A spatial size after `strides` (padded 3x3 convolutions), symbolic when H and W are.
+  DimSpec spatial(int64_t size, const std::string& symbol, int64_t stride) const {
+    if (opt.dynamic_hw) return symbol;
+    return (size + stride - 1) / stride;
+  }
+
+  // ReduceMean / ReduceSumSquare over `axes`: an attribute before opset 18, an input from it.
+  std::string reduce(const std::string& op, const std::string& x, std::vector<int64_t> axes,
+                     bool keepdims) {
+    Attrs a = {{"keepdims", attr(int64_t(keepdims))}};
+    if (b.opset() >= 18) return b.node(op, {x, b.constant("axes", at::tensor(axes, at::kLong))}, a);
+    a["axes"] = attr(axes);
+    return b.node(op, {x}, a);
   }
 
   int64_t ch(int64_t c) const {
@@ -254,12 +274,75 @@ Graph vit(const ZooOptions& o) {
   return n.finish(n.linear(pooled, d, o.classes, "head"), "vit");
 }
 
+// conv 3x3 + BatchNormalization + Relu, the blocks of the three models below.
+std::string conv_bn_relu(Net& n, const std::string& x, int64_t cin, int64_t cout, int64_t stride,
+                         const std::string& name) {
+  return n.relu(
+      n.bn(n.conv(x, cin, cout, 3, stride, 1, false, name + ".conv"), cout, name + ".bn"));
+}
+
+// A dense detection map: a stride-4 backbone and a 1x1 head giving, per position of the H/4 x W/4
+// grid, A anchors x (4 box terms, 1 objectness, `classes` class scores), raw (no softmax).
+Graph detector(const ZooOptions& o) {
+  Net n("detector", o);
+  const int64_t anchors = 3, c1 = n.ch(16), c2 = n.ch(32);
+  std::string x = conv_bn_relu(n, n.input(), o.channels, c1, 1, "backbone.0");
+  x = conv_bn_relu(n, x, c1, c2, 2, "backbone.1");
+  x = conv_bn_relu(n, x, c2, c2, 2, "backbone.2");
+  x = conv_bn_relu(n, x, c2, c2, 1, "backbone.3");
+  const int64_t out = anchors * (5 + o.classes);
+  x = n.conv(x, c2, out, 1, 1, 1, true, "head");
+  return n.finish(
+      x, "detector",
+      {std::string("N"), out, n.spatial(o.height, "H/4", 4), n.spatial(o.width, "W/4", 4)}, "map",
+      "detections");
+}
+
+// A sequence recogniser (text-line style): convolutions, the height averaged away so that the
+// W/2 columns become time steps, a per-step linear layer (MatMul) to `classes` and a Softmax
+// over classes: N x T x classes per-step probabilities, T = ceil(W / 2).
+Graph seqnet(const ZooOptions& o) {
+  Net n("seqnet", o);
+  const int64_t c1 = n.ch(16), c2 = n.ch(32);
+  std::string x = conv_bn_relu(n, n.input(), o.channels, c1, 1, "features.0");
+  x = conv_bn_relu(n, x, c1, c2, 2, "features.1");
+  x = conv_bn_relu(n, x, c2, c2, 1, "features.2");
+  x = n.reduce("ReduceMean", x, {2}, false);                                        // N x C x T
+  x = n.b.node("Transpose", {x}, {{"perm", attr(std::vector<int64_t>{0, 2, 1})}});  // N x T x C
+  std::string w =
+      n.b.weight("classifier.weight", n.randn({c2, o.classes}, std::sqrt(1.0 / double(c2))));
+  x = n.b.node("MatMul", {x, w}, {}, "classifier");
+  x = n.b.node("Add", {x, n.b.weight("classifier.bias", at::zeros({o.classes}))});
+  x = n.b.node("Softmax", {x}, {{"axis", attr(int64_t(-1))}});
+  return n.finish(x, "seqnet", {std::string("N"), n.spatial(o.width, "T", 2), o.classes},
+                  "sequence", "probabilities");
+}
+
+// An embedding network: convolutions, global average pooling, a Gemm to 32 dimensions and L2
+// normalisation as x / sqrt(sum x^2 + 1e-12) (ReduceSumSquare, Sqrt, Div: LpNormalization is
+// not in the executor, and the epsilon keeps the gradient finite at 0).
+Graph embednet(const ZooOptions& o) {
+  Net n("embednet", o);
+  const int64_t c1 = n.ch(16), c2 = n.ch(32), c3 = n.ch(64), dim = 32;
+  std::string x = conv_bn_relu(n, n.input(), o.channels, c1, 1, "features.0");
+  x = conv_bn_relu(n, x, c1, c2, 2, "features.1");
+  x = conv_bn_relu(n, x, c2, c3, 2, "features.2");
+  x = n.b.node("Flatten", {n.b.node("GlobalAveragePool", {x})}, {{"axis", attr(int64_t(1))}});
+  x = n.linear(x, c3, dim, "embed");
+  std::string sq = n.reduce("ReduceSumSquare", x, {1}, true);
+  std::string norm =
+      n.b.node("Sqrt", {n.b.node("Add", {sq, n.b.constant("eps", at::scalar_tensor(1e-12f))})});
+  x = n.b.node("Div", {x, norm});
+  return n.finish(x, "embednet", {std::string("N"), dim}, "embedding", "embedding");
+}
+
 struct ZooRow {
   const char* name;
   Graph (*build)(const ZooOptions&);
 };
-constexpr ZooRow kZoo[] = {
-    {"resnet20", resnet20}, {"mobilenetv2", mobilenetv2}, {"cnn", cnn}, {"vit", vit}};
+constexpr ZooRow kZoo[] = {{"resnet20", resnet20}, {"mobilenetv2", mobilenetv2}, {"cnn", cnn},
+                           {"vit", vit},           {"detector", detector},       {"seqnet", seqnet},
+                           {"embednet", embednet}};
 
 }  // namespace
 

@@ -34,7 +34,7 @@ constexpr int64_t kMaxCachedDeltaBytes = int64_t(256) << 20;
 
 // The float model on the context's samples.
 struct FloatPass {
-  std::vector<at::Tensor> logits;  // per batch, float64 [B, classes]
+  std::vector<at::Tensor> logits;  // per batch, float64 outputs ([B, classes] for class scores)
   double loss = 0;                 // mean over samples
   int64_t samples = 0;
   std::vector<std::pair<double, double>> act_range;  // per layer [min, max]; empty unless asked
@@ -43,6 +43,10 @@ struct FloatPass {
 struct Measure {
   double loss = 0, top1 = 0, kl = 0, sqnr_db = 0;
   bool labelled = false;
+  // Other outputs than class scores (output_kind.h): argmax agreement or cosine similarity.
+  OutputKind kind = OutputKind::kScores;
+  bool has_kl = false, has_agreement = false, has_cosine = false;
+  double agreement = 0, cosine = 0;
 };
 
 // The graph with every layer reading a weight name of its own, so that a weight hook reaches one
@@ -67,12 +71,14 @@ UntiedGraph untie_weights(const SensitivityContext& c) {
   return u;
 }
 
-at::Tensor run_logits(const Executor& ex, const Batch& b) {
+at::Tensor run_logits(const Executor& ex, const Batch& b, OutputKind kind) {
   at::Tensor z = ex.run({b.x})[0];
-  MPQ_CHECK(z.dim() >= 1 && z.size(0) == b.x.size(0), ex.graph().source,
-            ": expected the first output to be logits [batch, classes], found shape ", z.sizes());
+  MPQ_CHECK(z.dim() >= 1 && z.size(0) == b.x.size(0), ex.graph().source, ": expected the batch (",
+            b.x.size(0), ") as the first dimension of the first output, found shape ", z.sizes());
+  // Class scores as [batch, classes]; other kinds keep their axes (steps, channels).
+  if (kind == OutputKind::kScores) z = z.reshape({z.size(0), -1});
   // float64: a layer at 8 or 16 bits moves the loss by less than float32 resolves.
-  return z.reshape({z.size(0), -1}).to(at::kDouble);
+  return z.to(at::kDouble);
 }
 
 // The float pass; with `act`, also the min and max of every layer's input (hooks on a prepared
@@ -101,15 +107,16 @@ FloatPass float_pass(const SensitivityContext& c, const std::vector<Batch>& batc
     ex = std::make_unique<Executor>(c.graph);
   }
   c10::InferenceMode guard;
+  const OutputKind kind = options_output_kind(c.options);
   for (const Batch& b : batches) {
-    at::Tensor z = run_logits(*ex, b);
+    at::Tensor z = run_logits(*ex, b, kind);
     if (b.y.defined() && !c.options.label_free) {
       int64_t lo = b.y.min().item<int64_t>(), hi = b.y.max().item<int64_t>();
       MPQ_CHECK(lo >= 0 && hi < z.size(1), c.data->describe(), ": labels from ", lo, " to ", hi,
                 " are out of range for a model with ", z.size(1), " outputs");
     }
     int64_t n = b.x.size(0);
-    fp.loss += sensitivity_loss(z, b.y, z, c.options.label_free).item<double>() * double(n);
+    fp.loss += sensitivity_loss(z, b.y, z, c.options.label_free, kind).item<double>() * double(n);
     fp.samples += n;
     fp.logits.push_back(z);
   }
@@ -123,29 +130,33 @@ Measure measure(const Executor& ex, const SensitivityContext& c, const std::vect
                 const FloatPass& fp) {
   c10::InferenceMode guard;
   Measure m;
-  double correct = 0, signal = 0, noise = 0;
+  m.kind = options_output_kind(c.options);
+  OutputComparison compare(m.kind);
+  double correct = 0;
   int64_t labelled = 0;
   for (size_t k = 0; k < batches.size(); ++k) {
     const Batch& b = batches[k];
-    at::Tensor z = run_logits(ex, b);
+    at::Tensor z = run_logits(ex, b, m.kind);
     const at::Tensor& ref = fp.logits[k];
     double n = double(b.x.size(0));
-    m.loss += sensitivity_loss(z, b.y, ref, c.options.label_free).item<double>() * n;
-    if (b.y.defined()) {
+    m.loss += sensitivity_loss(z, b.y, ref, c.options.label_free, m.kind).item<double>() * n;
+    if (b.y.defined() && m.kind == OutputKind::kScores) {
       correct += z.argmax(1).eq(b.y).sum().item<double>();
       labelled += b.x.size(0);
     }
-    at::Tensor logp = at::log_softmax(z, 1), ref_logp = at::log_softmax(ref, 1);
-    m.kl += (ref_logp.exp() * (ref_logp - logp)).sum().item<double>();
-    signal += ref.square().sum().item<double>();
-    noise += (ref - z).square().sum().item<double>();
+    compare.add(z, ref);
   }
   double total = double(fp.samples);
   m.loss /= total;
-  m.kl /= total;
+  m.kl = compare.kl / total;
+  m.has_kl = compare.has_kl;
+  m.has_agreement = compare.has_agreement;
+  m.agreement = compare.agreement / total;
+  m.has_cosine = compare.has_cosine;
+  m.cosine = compare.cosine / total;
   m.labelled = labelled > 0;
   if (m.labelled) m.top1 = correct / double(labelled);
-  m.sqnr_db = noise > 0 ? 10 * std::log10(signal / noise) : std::numeric_limits<double>::infinity();
+  m.sqnr_db = compare.sqnr_db();
   return m;
 }
 
@@ -157,7 +168,14 @@ BitSensitivity to_bit(int bits, const Measure& m, const FloatPass& fp) {
   BitSensitivity s;
   s.bits = bits;
   s.omega = m.loss - fp.loss;
-  s.parts = {{"loss", m.loss}, {"kl", m.kl}, {"sqnr_db", finite_or_inf(m.sqnr_db)}};
+  if (m.kind == OutputKind::kScores) {
+    s.parts = {{"loss", m.loss}, {"kl", m.kl}, {"sqnr_db", finite_or_inf(m.sqnr_db)}};
+  } else {
+    s.parts = {{"loss", m.loss}, {"sqnr_db", finite_or_inf(m.sqnr_db)}};
+    if (m.has_kl) s.parts["kl"] = m.kl;
+    if (m.has_agreement) s.parts["agreement"] = m.agreement;
+    if (m.has_cosine) s.parts["cosine"] = m.cosine;
+  }
   if (m.labelled) s.parts["top1"] = m.top1;
   return s;
 }

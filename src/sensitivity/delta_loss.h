@@ -1,7 +1,9 @@
 // The `delta-loss` metric: the measured truth every other metric is judged against. For each layer
 // l and candidate b, only layer l's weight is replaced by W_l + dW_l(b) (delta_weight) and the
 // model is evaluated on the options' samples: Omega_l(b) = loss_q - loss_float (cross-entropy, or
-// KL to the float model label-free), parts {loss, top1, kl, sqnr_db}. With act_bits, also each
+// label-free the loss of output_kind.h against the float model), parts {loss, top1, kl, sqnr_db}
+// for class scores; other outputs {loss, sqnr_db} and kl, agreement or cosine as output_kind.h
+// defines them for the kind. With act_bits, also each
 // layer's input activation alone at each activation candidate (per-tensor affine, min-max range
 // from the same samples), in LayerSensitivity::act. measure_config() evaluates any mixed
 // configuration the same way (validation).

@@ -75,7 +75,53 @@ void sums_from_json(const nlohmann::json& j, std::vector<std::vector<Sums>>* sum
   }
 }
 
+// Probabilities are clamped before their log, as in the sequence loss (output_kind.cpp).
+constexpr double kProbabilityFloor = 1e-12;
+
 }  // namespace
+
+at::Tensor fisher_targets(OutputKind kind, const at::Tensor& float_output, uint64_t seed,
+                          uint64_t batch) {
+  at::NoGradGuard no_grad;
+  at::Generator gen = at::detail::createCPUGenerator(splitmix64(seed ^ splitmix64(batch)));
+  const at::Tensor& y = float_output;
+  const int64_t n = y.size(0);
+  switch (kind) {
+    case OutputKind::kScores:
+      return at::multinomial(at::softmax(y.reshape({n, -1}).to(at::kFloat), 1), 1, false, gen)
+          .squeeze(1)
+          .to(y.device());
+    case OutputKind::kSequence: {
+      // One label per step from that step's probabilities (the output itself).
+      at::Tensor p = y.reshape({-1, y.size(-1)}).to(at::kFloat).clamp_min(0);
+      return at::multinomial(p, 1, false, gen).reshape({n, -1}).to(y.device());
+    }
+    case OutputKind::kMap:
+    case OutputKind::kEmbedding:
+      return y + at::randn(y.sizes(), gen, y.options());
+  }
+  MPQ_ASSERT(false, "output kind ", int(kind), " has no Fisher targets");
+}
+
+at::Tensor fisher_loss(OutputKind kind, const at::Tensor& output, const at::Tensor& targets) {
+  const int64_t n = output.size(0);
+  switch (kind) {
+    case OutputKind::kScores:
+      return at::cross_entropy_loss(output.reshape({n, -1}), targets, {}, at::Reduction::Sum);
+    case OutputKind::kSequence: {
+      // Steps are independent given the input, so the per-step score terms of one sample are
+      // uncorrelated with mean zero: the 1/sqrt(T) makes E[g g^T] the Hessian of the mean over
+      // steps rather than of the sum.
+      at::Tensor q = output.reshape({n, -1, output.size(-1)});
+      at::Tensor picked = q.clamp_min(kProbabilityFloor).log().gather(2, targets.unsqueeze(2));
+      return -picked.sum() / std::sqrt(double(q.size(1)));
+    }
+    case OutputKind::kMap:
+    case OutputKind::kEmbedding:
+      return 0.5 * (output - targets).square().sum();
+  }
+  MPQ_ASSERT(false, "output kind ", int(kind), " has no Fisher loss");
+}
 
 SensitivityResult fisher_sensitivity(const SensitivityContext& c) {
   const SensitivityOptions& o = c.options;
@@ -83,6 +129,7 @@ SensitivityResult fisher_sensitivity(const SensitivityContext& c) {
   MPQ_CHECK(c.data, "fisher: no data");
   auto start = Clock::now();
   const size_t nl = c.layers.size(), nb = o.bits.size();
+  const OutputKind kind = options_output_kind(o);
 
   std::vector<std::vector<at::Tensor>> dws(nl);
   std::vector<std::vector<double>> dw_sq(nl);
@@ -125,6 +172,7 @@ SensitivityResult fisher_sensitivity(const SensitivityContext& c) {
                            {"layers", nl},
                            {"bits", o.bits},
                            {"label_free", o.label_free},
+                           {"output", o.output},
                            {"samples", std::min<int64_t>(o.samples, c.data->size())},
                            {"batch_size", o.batch_size}};
   if (!c.resume.state.is_null()) {
@@ -153,17 +201,13 @@ SensitivityResult fisher_sensitivity(const SensitivityContext& c) {
       // The input requires grad so that every layer output joins the graph; the backward below
       // asks only for the outputs' gradients, so nothing upstream of them is computed.
       at::Tensor logits = ex.run({batch.x.detach().requires_grad_(true)})[0];
-      at::Tensor z = logits.reshape({size, -1});
-      at::Tensor labels = batch.y;
+      at::Tensor loss;
       if (o.label_free) {
-        // The true Fisher: labels drawn from the float model's own softmax.
-        at::NoGradGuard no_grad;
-        at::Generator gen = at::detail::createCPUGenerator(splitmix64(o.seed ^ splitmix64(bi)));
-        labels = at::multinomial(at::softmax(z.detach().to(at::kFloat), 1), 1, false, gen)
-                     .squeeze(1)
-                     .to(z.device());
+        // The true Fisher: targets drawn from the float model's own predictive distribution.
+        loss = fisher_loss(kind, logits, fisher_targets(kind, logits.detach(), o.seed, bi));
+      } else {
+        loss = at::cross_entropy_loss(logits.reshape({size, -1}), batch.y, {}, at::Reduction::Sum);
       }
-      at::Tensor loss = at::cross_entropy_loss(z, labels, {}, at::Reduction::Sum);
       std::vector<size_t> wanted;
       std::vector<at::Tensor> outputs;
       for (size_t l = 0; l < nl; ++l) {

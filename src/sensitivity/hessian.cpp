@@ -106,7 +106,8 @@ class HessianEngine {
     at::Tensor logits = ex_.run({batch.x})[0];
     // The weights are the float model's, so its logits are the label-free reference.
     at::Tensor reference = c_.options.label_free ? logits.detach() : at::Tensor();
-    at::Tensor loss = sensitivity_loss(logits, batch.y, reference, c_.options.label_free);
+    at::Tensor loss = sensitivity_loss(logits, batch.y, reference, c_.options.label_free,
+                                       options_output_kind(c_.options));
     std::vector<at::Tensor> inputs;
     for (const auto& leaf : leaves_)
       if (leaf.defined()) inputs.push_back(leaf);
@@ -199,6 +200,7 @@ nlohmann::json resume_header(const SensitivityContext& c, size_t weights) {
           {"seed", o.seed},
           {"weights", weights},
           {"label_free", o.label_free},
+          {"output", o.output},
           {"samples", std::min<int64_t>(o.samples, c.data->size())},
           {"batch_size", o.batch_size},
           {"channels", true}};

@@ -100,6 +100,13 @@ SensitivityContext make_context(const Graph& model, const Dataset* data,
   } catch (const Error& e) {
     MPQ_FAIL("data ", data->describe(), " does not fit the model: ", e.what());
   }
+  // What the output is decides the label-free loss; labelled cross-entropy needs class scores.
+  OutputKind kind = o.output == "auto" ? model_output_kind(ex, *data) : find_output_kind(o.output);
+  if (metric.needs_labels && !o.label_free) {
+    MPQ_CHECK(kind == OutputKind::kScores, "--metric ", o.metric,
+              " with labels needs class scores and ", model.source,
+              "'s output is not (output kind '", output_kind_name(kind), "'): use --label-free");
+  }
   c.layers = find_quantizable_layers(c.graph);
   MPQ_CHECK(!c.layers.empty(), model.source, ": no quantizable layer (Conv, Gemm, MatMul)");
   std::map<std::string, int64_t> by_input;
@@ -110,6 +117,7 @@ SensitivityContext make_context(const Graph& model, const Dataset* data,
   }
   c.data = data;
   c.options = o;
+  c.options.output = output_kind_name(kind);
   return c;
 }
 
@@ -127,13 +135,15 @@ at::Tensor delta_weight(const Graph& graph, const QuantLayer& layer, int bits,
 }
 
 at::Tensor sensitivity_loss(const at::Tensor& logits, const at::Tensor& labels,
-                            const at::Tensor& reference, bool label_free) {
-  at::Tensor z = logits.reshape({logits.size(0), -1});
-  if (!label_free) return at::cross_entropy_loss(z, labels);
-  MPQ_ASSERT(reference.defined(), "label-free loss needs reference logits");
-  at::Tensor log_p = at::log_softmax(reference.reshape({z.size(0), -1}).detach(), 1);
-  at::Tensor log_q = at::log_softmax(z, 1);
-  return (log_p.exp() * (log_p - log_q)).sum(1).mean();
+                            const at::Tensor& reference, bool label_free, OutputKind output) {
+  if (label_free) return label_free_loss(output, logits, reference);
+  MPQ_ASSERT(output == OutputKind::kScores, "cross-entropy needs class scores");
+  return at::cross_entropy_loss(logits.reshape({logits.size(0), -1}), labels);
+}
+
+OutputKind options_output_kind(const SensitivityOptions& o) {
+  MPQ_ASSERT(o.output != "auto", "the output kind is resolved by make_context");
+  return find_output_kind(o.output);
 }
 
 std::vector<Batch> sensitivity_batches(const Dataset& data, const SensitivityOptions& o) {
@@ -156,6 +166,7 @@ nlohmann::json options_json(const SensitivityOptions& o, int64_t samples) {
                       {"batch_size", o.batch_size},
                       {"seed", o.seed},
                       {"label_free", o.label_free},
+                      {"output", o.output},
                       {"weight_scheme", o.weight_scheme},
                       {"weight_scale", o.weight_scale}};
   if (o.metric == "hessian") {

@@ -9,6 +9,8 @@
 //   delta-loss     the measured truth: loss change with only layer l quantized      (delta_loss.h)
 // dW_l(b) = Q_b(W_l) - W_l is made by delta_weight() with the options' weight scheme and scale
 // method, the same quantizer the delta-loss measurement applies, on the BatchNorm-folded model.
+// Label-free, the loss depends on what the model's output is (class scores, per-step
+// probabilities, a map, an embedding): output_kind.h.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -22,6 +24,7 @@
 #include "data/dataset.h"
 #include "onnx/graph.h"
 #include "onnx/layers.h"
+#include "sensitivity/output_kind.h"
 
 namespace mpq {
 
@@ -32,10 +35,18 @@ struct SensitivityOptions {
   int64_t samples = 512;  // data samples the metric reads (orthogonality: its batch, default 32)
   int64_t batch_size = 64;
   uint64_t seed = 0;
-  // Label-free forms: the loss is KL(p_float || p) to the float model's softmax (hessian,
-  // delta-loss), and fisher uses labels drawn from the float model's softmax (the true Fisher,
-  // whose expectation is that KL's Hessian; KL's own gradient is zero at the float model).
+  // Label-free forms: the loss compares the output with the float model's (hessian, delta-loss),
+  // and fisher draws targets from the float model's predictive distribution (the true Fisher,
+  // whose expectation is that loss's Hessian; the loss's own gradient is zero at the float
+  // model). For class scores the loss is KL(p_float || p) of the softmax and fisher draws labels
+  // from it; other outputs per output_kind.h (per-step KL for sequences, 1/2 squared error with
+  // y_float + N(0, I) targets for maps and embeddings).
   bool label_free = false;
+  // What the first output is: "auto" (the model's "mpq.output" metadata, else inferred from its
+  // output on the first samples, output_kind.h) or a row of output_kind_table(). make_context
+  // resolves "auto", so a context's options always name the kind (and the cache key holds it).
+  // Outputs other than class scores need label_free for the metrics that use labels.
+  std::string output = "auto";
   std::string weight_scheme = "sym-channel";  // quant/scheme.h row for dW(b)
   std::string weight_scale = "maxabs";        // quant/weight_scale.h method for dW(b)
   // hessian: Rademacher probes until the trace's standard error is below `tolerance` times its
@@ -103,11 +114,15 @@ SensitivityContext make_context(const Graph& model, const Dataset* data,
 at::Tensor delta_weight(const Graph& graph, const QuantLayer& layer, int bits,
                         const SensitivityOptions& options);
 
-// The loss the metrics differentiate, averaged over the batch: cross-entropy with `labels`, or,
-// with label-free options, KL(softmax(reference) || softmax(logits)) (reference: the float
-// model's logits on the same inputs).
+// The loss the metrics differentiate, averaged over the batch: cross-entropy with `labels` (class
+// scores only), or, with label-free options, label_free_loss(output, logits, reference)
+// (reference: the float model's output on the same inputs): for class scores
+// KL(softmax(reference) || softmax(logits)).
 at::Tensor sensitivity_loss(const at::Tensor& logits, const at::Tensor& labels,
-                            const at::Tensor& reference, bool label_free);
+                            const at::Tensor& reference, bool label_free,
+                            OutputKind output = OutputKind::kScores);
+// The resolved kind of a context's options (after make_context).
+OutputKind options_output_kind(const SensitivityOptions& options);
 
 // The first min(options.samples, data.size()) samples in a seeded order, in batches.
 std::vector<Batch> sensitivity_batches(const Dataset& data, const SensitivityOptions& options);

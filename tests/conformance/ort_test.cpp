@@ -1,9 +1,11 @@
 // mpq's executor against ONNX Runtime on whole models: the zoo architectures (ResNet-style,
 // MobileNetV2-style with depthwise convs and HardSwish, a transformer encoder with
-// LayerNormalization/Softmax/MatMul/Gelu), weights as Constant nodes at opsets 9 and 11, models
-// exported by PyTorch itself (tests/models) and a tf2onnx-style model. Both run the same file on
-// the same inputs. Tolerance: max |mpq - ort| <= 1e-4 * max(1, max |ort|), i.e. about 1e-4 of
-// the output scale (float32 accumulation order differs between the two runtimes).
+// LayerNormalization/Softmax/MatMul/Gelu), weights as Constant nodes at opsets 9 and 11, the
+// detector, seqnet and embednet (outputs that are not class scores) with Constant weights and
+// symbolic H and W at opsets 13 and 18, models exported by PyTorch itself (tests/models) and a
+// tf2onnx-style model. Both run the same file on the same inputs. Tolerance: max |mpq - ort| <=
+// 1e-4 * max(1, max |ort|), i.e. about 1e-4 of the output scale (float32 accumulation order
+// differs between the two runtimes).
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
@@ -63,6 +65,14 @@ std::vector<OrtCase> cases() {
   v17.opset = 17;
   ZooOptions v20 = v17;
   v20.opset = 20;
+  // Outputs that are not class scores (a map, per-step probabilities, an embedding), weights as
+  // Constant nodes, symbolic H and W; opset 18 takes the Reduce ops' axes as an input.
+  ZooOptions cd = base;
+  cd.weights_as_constants = true;
+  cd.dynamic_hw = true;
+  cd.opset = 13;
+  ZooOptions cd18 = cd;
+  cd18.opset = 18;
   const std::vector<int64_t> mnist = {3, 1, 28, 28};
   return {
       {"resnet20_dynamic_hw", zoo("resnet20", dyn, "resnet20"), {mnist, {2, 1, 32, 40}}},
@@ -72,6 +82,12 @@ std::vector<OrtCase> cases() {
       {"resnet20_constants_op11", zoo("resnet20", c11, "resnet_c11"), {mnist}},
       {"vit_erf_gelu_op17", zoo("vit", v17, "vit17"), {mnist}},
       {"vit_gelu_op20", zoo("vit", v20, "vit20"), {mnist}},
+      {"detector_constants_dynamic_hw", zoo("detector", cd, "det"), {mnist, {2, 1, 20, 24}}},
+      {"seqnet_constants_dynamic_hw", zoo("seqnet", cd, "seq"), {mnist, {2, 1, 20, 24}}},
+      {"seqnet_constants_dynamic_hw_op18", zoo("seqnet", cd18, "seq18"), {mnist, {2, 1, 20, 24}}},
+      {"embednet_constants_dynamic_hw_op18",
+       zoo("embednet", cd18, "emb18"),
+       {mnist, {2, 1, 20, 24}}},
       {"torch_resnet_op9", checked_in("torch_resnet_op9.onnx"), {mnist, {1, 1, 20, 24}}},
       {"torch_resnet_op11", checked_in("torch_resnet_op11.onnx"), {mnist}},
       {"torch_resnet_op13", checked_in("torch_resnet_op13.onnx"), {mnist}},

@@ -1,0 +1,95 @@
+// mpq run MODEL --data D --budget KIND=VALUE [--method NAME] [--metric M --solver S] -o DIR
+#include <nlohmann/json.hpp>
+
+#include "cli/common.h"
+#include "core/error.h"
+#include "onnx/io.h"
+#include "pipeline/run.h"
+
+namespace mpq::cli {
+namespace {
+
+std::string method_help() {
+  std::string s = "\nmethods (--method; --metric and --solver override a preset's):\n";
+  for (const auto& m : method_table()) {
+    s += "  " + std::string(m.name) + ": " + m.summary;
+    if (*m.metric) s += " [" + std::string(m.metric) + " + " + m.solver + "]";
+    s += "\n";
+  }
+  s += "\nWithout --eval, fashion-mnist data is evaluated on its test split and any other data on\n"
+       "itself. Unlabelled data: label-free sensitivity, and quality as agreement, KL and SQNR\n"
+       "against the float model.\n";
+  return s;
+}
+
+// fashion-mnist[:train] -> fashion-mnist:test; anything else: the same data.
+std::string default_eval(const std::string& spec) {
+  if (spec.rfind("fashion-mnist", 0) == 0) return "fashion-mnist:test";
+  return spec;
+}
+
+}  // namespace
+
+void add_run_command(CLI::App& app) {
+  struct Args {
+    std::string model, dir, eval;
+    DataArgs data;
+    RunOptions options;
+    int64_t eval_limit = -1;
+    bool no_cache = false, no_verify = false, no_report = false, json = false;
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand(
+      "run", "the whole pipeline: sensitivity, search, quantize, evaluate, verify, report");
+  cmd->footer(method_help());
+  cmd->add_option("model", a->model, "float ONNX model")->required();
+  add_data_options(*cmd, a->data, true);
+  cmd->add_option("--eval", a->eval, "evaluation data (default: see below)");
+  cmd->add_option("--eval-limit", a->eval_limit, "evaluate on the first N samples only");
+  cmd->add_option("--budget", a->options.budgets, "KIND=VALUE, e.g. avg-bits=3, size=0.5r")
+      ->required();
+  cmd->add_option("--method", a->options.method, "mpqco | hawq | ompq | pareto | multipoint")
+      ->capture_default_str();
+  cmd->add_option("--metric", a->options.metric, "sensitivity metric (overrides the method's)");
+  cmd->add_option("--solver", a->options.solver, "search solver (overrides the method's)");
+  cmd->add_option("--target", a->options.target, "target description (docs/targets.md)");
+  cmd->add_option("--bits", a->options.bits, "candidate weight bits")
+      ->delimiter(',')
+      ->capture_default_str();
+  cmd->add_option("--act-bits", a->options.act_bits,
+                  "candidate activation bits (measured by delta-loss; e.g. 4,8)")
+      ->delimiter(',');
+  cmd->add_option("--samples", a->options.sensitivity_samples,
+                  "sensitivity samples (default 512; orthogonality 32)");
+  auto* quantizer = cmd->add_option("--quantizer", a->options.ptq.method,
+                                    "PTQ method: rtn | mse | multipoint (default: the method's)");
+  cmd->add_option("--uniform", a->options.uniform_bits,
+                  "uniform weight bits to compare with (activations 8)")
+      ->delimiter(',')
+      ->capture_default_str();
+  cmd->add_option("--frontier-evals", a->options.frontier_evals,
+                  "frontier points to quantize and evaluate for the report")
+      ->capture_default_str();
+  cmd->add_option("--cache-dir", a->options.sensitivity_run.cache_dir, "sensitivity cache folder");
+  cmd->add_flag("--no-cache", a->no_cache, "neither read nor write the sensitivity cache");
+  cmd->add_flag("--no-verify", a->no_verify, "skip the ONNX Runtime comparison");
+  cmd->add_flag("--no-report", a->no_report, "skip report.html / report.md");
+  cmd->add_flag("--json", a->json, "print run.json instead of the summary");
+  cmd->add_option("-o,--output", a->dir, "run folder for every artifact")->required();
+  cmd->callback([a, quantizer] {
+    Graph model = import_onnx(a->model);
+    auto calibration = open_data(a->data, &model);
+    DataArgs e = a->data;
+    e.spec = a->eval.empty() ? default_eval(a->data.spec) : a->eval;
+    e.limit = a->eval_limit;
+    auto evaluation = open_data(e, &model);
+    a->options.sensitivity_run.use_cache = !a->no_cache;
+    a->options.verify = !a->no_verify;
+    a->options.report = !a->no_report;
+    a->options.quantizer_given = quantizer->count() > 0;
+    RunSummary s = run_pipeline(a->model, *calibration, *evaluation, a->dir, a->options);
+    emit(a->json ? s.run.dump(1) + "\n" : format_summary(s), "");
+  });
+}
+
+}  // namespace mpq::cli
