@@ -15,6 +15,7 @@
 #include "onnx/builder.h"
 #include "quant/patches.h"
 #include "quant/scheme.h"
+#include "sensitivity/tiny_net.h"
 #include "support/test_data.h"
 
 namespace mpq {
@@ -27,24 +28,8 @@ std::unique_ptr<Dataset> random_data(int64_t n, at::ScalarType type) {
 // Conv (stride 2) -> Tanh -> Flatten -> MatMul -> Tanh -> Gemm: 27 + 72 + 24 weights, smooth so
 // that finite differences behave.
 Graph tiny_model(at::ScalarType type) {
-  at::Generator gen = at::detail::createCPUGenerator(11);
-  auto randn = [&](at::IntArrayRef shape, double std) {
-    return at::normal(0.0, std, shape, gen).to(type);
-  };
   GraphBuilder b("tiny", 17);
-  std::string x = b.input("x", {"N", 1, 4, 4}, type == at::kDouble ? 11 : 1);
-  std::string h = b.node("Conv",
-                         {x, b.weight("conv.weight", randn({3, 1, 3, 3}, 0.6)),
-                          b.weight("conv.bias", randn({3}, 0.1))},
-                         {{"kernel_shape", attr(std::vector<int64_t>{3, 3})},
-                          {"pads", attr(std::vector<int64_t>{1, 1, 1, 1})},
-                          {"strides", attr(std::vector<int64_t>{2, 2})}},
-                         "conv");
-  h = b.node("Flatten", {b.node("Tanh", {h})}, {{"axis", attr(int64_t(1))}});
-  h = b.node("Tanh", {b.node("MatMul", {h, b.weight("mm.weight", randn({12, 6}, 0.5))}, {}, "mm")});
-  std::string y = b.node(
-      "Gemm", {h, b.weight("fc.weight", randn({4, 6}, 0.7)), b.weight("fc.bias", randn({4}, 0.1))},
-      {{"transB", attr(int64_t(1))}}, "fc");
+  std::string y = test::tiny_smooth_net(b, 4, type);
   b.output(y, {}, type == at::kDouble ? 11 : 1);
   Graph g = b.build();
   g.source = "tiny";

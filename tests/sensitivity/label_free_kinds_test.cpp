@@ -18,6 +18,7 @@
 #include "sensitivity/fisher.h"
 #include "sensitivity/hessian.h"
 #include "sensitivity/output_kind.h"
+#include "sensitivity/tiny_net.h"
 #include "support/test_data.h"
 
 namespace mpq {
@@ -29,25 +30,9 @@ const OutputKind kNonScores[] = {OutputKind::kSequence, OutputKind::kMap, Output
 // N x 3 x 2, per-step probabilities N x 2 x 3 (Softmax over the last axis) or an L2-normalised
 // embedding N x 6. Smooth, so that finite differences behave; no metadata (inferred).
 Graph tiny_model(OutputKind kind, at::ScalarType type) {
-  at::Generator gen = at::detail::createCPUGenerator(11);
-  auto randn = [&](at::IntArrayRef shape, double std) {
-    return at::normal(0.0, std, shape, gen).to(type);
-  };
   const int32_t elem = type == at::kDouble ? 11 : 1;
   GraphBuilder b("tiny", 17);
-  std::string x = b.input("x", {"N", 1, 4, 4}, elem);
-  std::string h = b.node("Conv",
-                         {x, b.weight("conv.weight", randn({3, 1, 3, 3}, 0.6)),
-                          b.weight("conv.bias", randn({3}, 0.1))},
-                         {{"kernel_shape", attr(std::vector<int64_t>{3, 3})},
-                          {"pads", attr(std::vector<int64_t>{1, 1, 1, 1})},
-                          {"strides", attr(std::vector<int64_t>{2, 2})}},
-                         "conv");
-  h = b.node("Flatten", {b.node("Tanh", {h})}, {{"axis", attr(int64_t(1))}});
-  h = b.node("Tanh", {b.node("MatMul", {h, b.weight("mm.weight", randn({12, 6}, 0.5))}, {}, "mm")});
-  std::string y = b.node(
-      "Gemm", {h, b.weight("fc.weight", randn({6, 6}, 0.7)), b.weight("fc.bias", randn({6}, 0.1))},
-      {{"transB", attr(int64_t(1))}}, "fc");
+  std::string y = test::tiny_smooth_net(b, 6, type);
   auto shape = [&](std::vector<int64_t> s) {
     return b.constant("shape", at::tensor(s, at::kLong));
   };
