@@ -24,6 +24,10 @@ struct EvalOptions {
   // What the first output is: "auto" (metadata "mpq.output" of the reference, else of the model,
   // else inferred from the first batch's output) or a row of output_kind_table().
   std::string output_kind = "auto";
+  // The reference's outputs per batch, filled on the first evaluation and reused by later ones
+  // on the same data and batch size (mpq run compares many quantized models with one float
+  // model); null = run the reference every time.
+  std::vector<at::Tensor>* reference_outputs = nullptr;
 };
 
 struct EvalResult {

@@ -276,6 +276,8 @@ RunSummary run_pipeline(const std::string& model_path, const Dataset& calibratio
   Executor reference(folded);
   EvalOptions eo;
   eo.progress = false;
+  std::vector<at::Tensor> reference_outputs;  // the float model's, computed once
+  eo.reference_outputs = &reference_outputs;
   EvalResult float_eval = evaluate(reference, model.source, evaluation, eo, nullptr);
   auto evaluate_config = [&](QuantizeResult& q) {
     Executor quantized(q.model.graph);

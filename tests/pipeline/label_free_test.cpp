@@ -19,6 +19,7 @@
 #include "pipeline/quantize.h"
 #include "pipeline/sensitivity.h"
 #include "pipeline/zoo.h"
+#include "quant/simulate.h"
 #include "support/test_data.h"
 #include "support/test_util.h"
 
@@ -220,6 +221,41 @@ TEST(LabelFree, EvalIgnoresLabelsOfOtherOutputs) {
   // A stated kind wins over the metadata.
   eval.output_kind = "embedding";
   EXPECT_TRUE(evaluate(g, *labelled, eval, &g).has_cosine);
+}
+
+}  // namespace
+}  // namespace mpq
+
+namespace mpq {
+namespace {
+
+// EvalOptions::reference_outputs: the float model's outputs computed by the first evaluation
+// and reused by the next give the same comparison as running the reference every time.
+TEST(LabelFree, CachedReferenceOutputsGiveTheSameComparison) {
+  std::string dir = test::temp_dir();
+  auto data = test::random_images(40, 16, 3, /*classes=*/0);
+  Graph g = round_trip("seqnet", dir);
+  Executor reference(g);
+  PtqOptions ptq;
+  ptq.calibration_samples = 32;
+  ptq.progress = false;
+  std::vector<at::Tensor> cache;
+  for (int bits : {8, 2}) {
+    QuantizeResult r = run_quantize(g, uniform_plan(g, bits, 8), data.get(), ptq, {}, "");
+    Executor q(r.model.graph);
+    attach_quantizers(&q, r.model);
+    EvalOptions plain;
+    plain.progress = false;
+    plain.batch_size = 16;  // batches of 16, 16 and 8
+    EvalOptions cached = plain;
+    cached.reference_outputs = &cache;
+    EvalResult a = evaluate(q, "q", *data, plain, &reference);
+    EvalResult b = evaluate(q, "q", *data, cached, &reference);
+    EXPECT_EQ(cache.size(), 3u);
+    EXPECT_DOUBLE_EQ(a.agreement, b.agreement) << bits;
+    EXPECT_DOUBLE_EQ(a.kl, b.kl) << bits;
+    EXPECT_DOUBLE_EQ(a.sqnr_db, b.sqnr_db) << bits;
+  }
 }
 
 }  // namespace
