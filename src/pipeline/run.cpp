@@ -225,6 +225,7 @@ RunSummary run_pipeline(const std::string& model_path, const Dataset& calibratio
   so.samples = o.sensitivity_samples > 0   ? o.sensitivity_samples
                : metric == "orthogonality" ? 32
                                            : 512;
+  if (o.max_probes > 0) so.max_probes = o.max_probes;
   // Label-free when there are no labels or the outputs are not class scores (a detection map,
   // per-step probabilities, an embedding): the metrics compare with the float model instead.
   const OutputKind kind = model_output_kind(model, calibration);
@@ -301,17 +302,19 @@ RunSummary run_pipeline(const std::string& model_path, const Dataset& calibratio
   if (multipoint) baseline.method = "mse";
   run["uniform"] = nlohmann::json::array();
   for (int b : o.uniform_bits) {
-    Plan u = uniform_plan(model, b, 8);
-    for (auto& l : u.layers) {
-      const LayerPlan* p = search.plan.find(l.name);
-      if (p) l.weight.scheme = p->weight.scheme;
+    for (int a : o.uniform_act_bits) {
+      Plan u = uniform_plan(model, b, a);
+      for (auto& l : u.layers) {
+        const LayerPlan* p = search.plan.find(l.name);
+        if (p) l.weight.scheme = p->weight.scheme;
+      }
+      QuantizeResult q = run_quantize(model, u, &calibration, baseline, {}, "");
+      nlohmann::json m = measures(q, evaluate_config(q));
+      m["weight_bits"] = b;
+      m["act_bits"] = a;
+      m["predicted_loss"] = predicted_loss(sensitivity, u);
+      run["uniform"].push_back(m);
     }
-    QuantizeResult q = run_quantize(model, u, &calibration, baseline, {}, "");
-    nlohmann::json m = measures(q, evaluate_config(q));
-    m["weight_bits"] = b;
-    m["act_bits"] = 8;
-    m["predicted_loss"] = predicted_loss(sensitivity, u);
-    run["uniform"].push_back(m);
   }
   run["frontier_eval"] = nlohmann::json::array();
   const auto& fpoints = search.frontier;

@@ -39,10 +39,12 @@ struct RunOptions {
   std::vector<int> bits = {2, 3, 4, 5, 6, 8};  // candidate weight bits
   std::vector<int> act_bits;              // candidate activation bits (delta-loss measures them)
   int64_t sensitivity_samples = -1;       // -1: the metric's default
+  int64_t max_probes = -1;                // hessian: most Hutchinson probes; -1: the default
   SensitivityRunOptions sensitivity_run;  // cache folder, on/off
   PtqOptions ptq;                         // method is set from the preset unless given
   bool quantizer_given = false;
-  std::vector<int> uniform_bits = {2, 3, 4, 8};  // uniform baselines (weights; activations 8)
+  std::vector<int> uniform_bits = {2, 3, 4, 8};  // uniform baselines: weight bits
+  std::vector<int> uniform_act_bits = {8};       // ... each at these activation bits
   int frontier_evals = 3;  // frontier points quantized and evaluated for the report
   bool verify = true;
   int64_t verify_samples = 500;

@@ -1,6 +1,7 @@
 #include "support/test_util.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 
@@ -8,7 +9,10 @@ namespace mpq::test {
 
 std::string temp_dir() {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  std::string name = info ? std::string(info->test_suite_name()) + "." + info->name() : "global";
+  // Outside a test (a suite's SetUpTestSuite) the folder is per process: ctest runs each test
+  // of a suite in its own process, in parallel, and they must not share (and wipe) one folder.
+  std::string name = info ? std::string(info->test_suite_name()) + "." + info->name()
+                          : "global-" + std::to_string(::getpid());
   for (char& c : name)
     if (c == '/') c = '_';
   std::filesystem::path dir = std::filesystem::path(MPQ_TEST_TMP) / name;
