@@ -190,17 +190,11 @@ nlohmann::json unmeasured_sensitivity(const nlohmann::json& facts, const std::ve
   return j;
 }
 
-SearchRun run_search(const nlohmann::json& j, const std::string& where,
-                     const SearchOptions& options) {
-  SearchRun run;
-  run.input = search_input(j, where, options);
+void plan_from_solution(SearchRun* run_ptr, const nlohmann::json& j, const std::string& where) {
+  SearchRun& run = *run_ptr;
   const SearchInput& in = run.input;
-  run.built = build_problem(in);
   const Problem& p = run.built.problem;
-  run.solver = options.solver;
-  if (run.solver == "auto") run.solver = p.budgets.size() == 1 ? "mckp" : "ilp";
-  run.solution = solve(run.solver, p, options.solver_options);
-
+  run.plan = Plan();
   // The plan: every layer in sensitivity order, with its share of the group's choice.
   if (!run.solution.choice.empty()) {
     for (size_t i = 0; i < in.layers.size(); ++i) {
@@ -276,6 +270,21 @@ SearchRun run_search(const nlohmann::json& j, const std::string& where,
                                    {"model_hash", info.value("model_hash", "")},
                                    {"data_hash", info.value("data_hash", "")}};
   run.plan.extra["mpq_version"] = kVersion;
+
+}
+
+SearchRun run_search(const nlohmann::json& j, const std::string& where,
+                     const SearchOptions& options) {
+  SearchRun run;
+  run.input = search_input(j, where, options);
+  const SearchInput& in = run.input;
+  run.built = build_problem(in);
+  const Problem& p = run.built.problem;
+  run.solver = options.solver;
+  if (run.solver == "auto") run.solver = p.budgets.size() == 1 ? "mckp" : "ilp";
+  run.solution = solve(run.solver, p, options.solver_options);
+
+  plan_from_solution(&run, j, where);
 
   if (options.frontier_points > 0 && !p.budgets.empty()) {
     run.frontier = pareto_frontier(p, 0, options.frontier_points, options.solver_options);
