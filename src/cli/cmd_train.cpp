@@ -106,10 +106,10 @@ void add_train_command(CLI::App& app) {
                   "--sdq: a layer drops a width when its beta falls below this (default 0.4)")
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--sdq-beta-lr", a->sdq_options.stage1.beta_lr,
-                  "--sdq: learning rate of beta (default 0.05)")
+                  "--sdq: learning rate of beta (default 0.1)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--sdq-cost-weight", a->sdq_options.stage1.cost_weight,
-                  "--sdq: starting weight of the cost term (default 1)")
+                  "--sdq: starting weight of the cost term (default 0.02, growing 2 % per step)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--sdq-start", a->sdq_options.stage1.start_bits,
                   "--sdq: start width (default: the widest at most twice the budget)")
@@ -182,7 +182,7 @@ void add_train_command(CLI::App& app) {
       eo.batch_size = 500;
       eo.progress = false;
       EvalResult r = evaluate(g, *val_data, eo, nullptr);
-      return Validation{r.top1, r.loss};
+      return EpochScore{r.top1, r.loss};
     };
     if (a->qat || a->sdq) {
       QatOptions& q = a->qat_options;
@@ -198,7 +198,7 @@ void add_train_command(CLI::App& app) {
         eo.batch_size = 500;
         eo.progress = false;
         EvalResult r = evaluate(ex, "quantized", *val_data, eo, nullptr);
-        return Validation{r.top1, r.loss};
+        return EpochScore{r.top1, r.loss};
       };
       nlohmann::json j = {{"output", t.output}};
       if (a->qat) {

@@ -34,7 +34,7 @@ struct TrainLoop {
   // Called after each optimiser step with the global step; returning true ends training there
   // (the epoch is then validated and saved as usual). Optional.
   std::function<bool(int64_t step)> after_step;
-  std::function<Validation()> validate;  // the current model
+  std::function<EpochScore()> validate;  // the current model
   // Writes the current model as the best so far (atomically). Required.
   std::function<void(const EpochStats& epoch)> save_best;
   // Called before each epoch with its 0-based index (e.g. to freeze statistics). Optional.

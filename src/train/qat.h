@@ -43,7 +43,7 @@ struct QatOptions {
   double bin_reg = 0;  // lambda_E
   bool bin_entropy = true;
   // Accuracy of a static quantized model (the current weights rounded); required.
-  std::function<Validation(const QuantizedModel&)> validate;
+  std::function<EpochScore(const QuantizedModel&)> validate;
 };
 
 // A quantized model whose float weights (and, with LSQ, scales) train: the PTQ model's graph with

@@ -161,6 +161,7 @@ SdqResult sdq_search(const Graph& model, const SdqProblem& p, const Dataset& tra
   const int64_t total_steps = steps_per_epoch * o.max_epochs;
   at::manual_seed(t.seed);
   double lambda = o.cost_weight;
+  std::vector<double> velocity(groups, 0.0);
   bool done = meets(p, index);
   Progress progress("sdq stage 1", total_steps);
   if (!t.progress) progress.finish();
@@ -202,9 +203,13 @@ SdqResult sdq_search(const Graph& model, const SdqProblem& p, const Dataset& tra
       objective.backward();
       opt.step(cosine_lr(t.optimizer.lr, r.steps, total_steps, 0));
       {
+        // Gradient descent with momentum (it averages the noisy single-sample estimates).
         at::NoGradGuard no_grad;
-        for (auto& b : beta)
-          if (b.grad().defined()) b.sub_(o.beta_lr * b.grad()).clamp_(0.01, 0.99);
+        for (size_t g = 0; g < groups; ++g) {
+          if (!beta[g].grad().defined()) continue;
+          velocity[g] = o.beta_momentum * velocity[g] + beta[g].grad().item<double>();
+          beta[g].sub_(o.beta_lr * velocity[g]).clamp_(0.01, 0.99);
+        }
       }
       ++r.steps;
       lambda *= o.cost_growth;
@@ -222,6 +227,7 @@ SdqResult sdq_search(const Graph& model, const SdqProblem& p, const Dataset& tra
         --index[g];
         at::NoGradGuard no_grad;
         beta[g].fill_(o.beta_init);
+        velocity[g] = 0;
         if (meets(p, index)) {
           done = true;
           r.met_by_training = true;

@@ -9,8 +9,10 @@
 //   E[cost_k] = sum_g beta_g c_g(b_i, k) + (1 - beta_g) c_g(b_{i-1}, k),
 // the expected size, BitOps or latency of the sampled network (G makes a group's pull about
 // one over its average bits, whatever the network's size); cost_weight grows by
-// `cost_growth` per step while a budget is unmet (so stage 1 ends). beta follows plain gradient
-// descent (learning rate beta_lr) and is kept in [0.01, 0.99]. When a group's beta falls below
+// `cost_growth` per step while a budget is unmet (so stage 1 ends): a layer drops first where
+// its loss gradient per unit of cost is smallest, as in a Lagrangian relaxation whose multiplier
+// rises. beta follows gradient descent with momentum (learning rate beta_lr) and is kept in
+// [0.01, 0.99]. When a group's beta falls below
 // `threshold` the group drops to b_{i-1} for good and beta restarts at beta_init; drops are taken
 // lowest beta first and stop as soon as every budget holds with each group at its current width,
 // which ends stage 1. If `max_epochs` pass first, the groups with the lowest beta drop until the
@@ -45,8 +47,8 @@ struct SdqOptions {
   // Start width: the largest candidate at most start_bits (0: the largest candidate whose
   // every-group cost is at most twice every limit).
   int start_bits = 0;
-  double beta_init = 0.99, beta_lr = 0.05, threshold = 0.4, tau = 1.0;
-  double cost_weight = 1.0, cost_growth = 1.01;
+  double beta_init = 0.99, beta_lr = 0.1, beta_momentum = 0.9, threshold = 0.4, tau = 1.0;
+  double cost_weight = 0.02, cost_growth = 1.02;
   int64_t max_epochs = 2;
 };
 

@@ -182,13 +182,16 @@ TrainResult run_training(TrainLoop& loop, const Dataset& data, const TrainOption
       }
     }
     progress.finish();
+    const double train_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     loop.set_training(false);
     EpochStats e;
+    e.train_seconds = train_seconds;
     e.epoch = epoch + 1;
     e.lr = lr;
     e.train_loss = loss_sum / std::max(seen, 1.0);
     e.train_accuracy = correct / std::max(seen, 1.0);
-    Validation v = loop.validate();
+    EpochScore v = loop.validate();
     e.val_accuracy = v.accuracy;
     e.val_loss = v.loss;
     e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

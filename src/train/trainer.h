@@ -16,7 +16,7 @@
 
 namespace mpq {
 
-struct Validation {
+struct EpochScore {
   double accuracy = 0;  // top-1, in [0, 1]
   double loss = 0;
 };
@@ -36,12 +36,13 @@ struct TrainOptions {
   bool resume = true;      // continue from the checkpoint when it exists
   bool progress = true;
   // Called after each epoch on a copy of the model; required.
-  std::function<Validation(const Graph&)> validate;
+  std::function<EpochScore(const Graph&)> validate;
 };
 
 struct EpochStats {
   int64_t epoch = 0;  // 1-based
   double lr = 0, train_loss = 0, train_accuracy = 0, val_loss = 0, val_accuracy = 0, seconds = 0;
+  double train_seconds = 0;  // the optimisation steps alone (no validation, no saving)
 };
 
 struct TrainResult {

@@ -58,7 +58,7 @@ QatOptions quick(const std::string& out, const Dataset& val) {
   o.train.progress = false;
   o.ptq.calibration_samples = 256;
   o.ptq.progress = false;
-  o.validate = [&val](const QuantizedModel& q) { return Validation{accuracy(q, val), 0}; };
+  o.validate = [&val](const QuantizedModel& q) { return EpochScore{accuracy(q, val), 0}; };
   return o;
 }
 

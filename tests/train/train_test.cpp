@@ -117,7 +117,7 @@ TrainOptions quick(const std::string& out, const Dataset& val) {
     EvalOptions eo;
     eo.progress = false;
     EvalResult r = evaluate(g, val, eo, nullptr);
-    return Validation{r.top1, r.loss};
+    return EpochScore{r.top1, r.loss};
   };
   return t;
 }
