@@ -207,13 +207,14 @@ struct LayerErrors {
   at::Tensor errors;  // float64 [C, P], contiguous, on the CPU
   at::Tensor count;   // int64 [C] on the CPU, written in place
   double norm = 1;    // reductions are divided by this (kNetwork: the output energy)
+  int64_t cost = 1;   // budget units one point takes (kNetwork: the channel's K elements)
 };
 
 double gain(const LayerErrors& l, int64_t channel, int64_t n) {
   if (l.norm == 0) return 0;
   int64_t p = l.errors.size(1);
   const double* e = l.errors.data_ptr<double>() + channel * p;
-  return (e[n - 1] - e[n]) / l.norm;
+  return (e[n - 1] - e[n]) / l.norm / double(l.cost);
 }
 
 // Gives up to `budget` extra points among layers[first, last); counts start at 1.
@@ -227,11 +228,13 @@ void allocate_greedy(std::vector<LayerErrors>& layers, size_t first, size_t last
   }
   std::priority_queue<Candidate, std::vector<Candidate>, RanksBelow> queue(RanksBelow(),
                                                                            std::move(start));
-  for (int64_t spent = 0; spent < budget && !queue.empty(); ++spent) {
+  for (int64_t spent = 0; spent < budget && !queue.empty();) {
     Candidate c = queue.top();
     if (!(c.gain > 0)) break;
     queue.pop();
     LayerErrors& l = layers[size_t(c.layer)];
+    if (spent + l.cost > budget) continue;  // does not fit; a cheaper point may
+    spent += l.cost;
     int64_t& n = l.count.data_ptr<int64_t>()[c.channel];
     ++n;
     if (n < l.errors.size(1)) queue.push({gain(l, c.channel, n), c.layer, c.channel});
@@ -353,7 +356,10 @@ void allocate_points(const std::vector<MultipointLayer*>& layers,
               "multipoint: allocate_points: layer ", l,
               ": errors: expected finite values, found inf or nan");
     views[l].count = at::ones({layer.errors.size(0)}, at::kLong);
-    if (network) views[l].norm = energy[l];
+    if (network) {
+      views[l].norm = energy[l];
+      views[l].cost = layer.points.defined() ? std::max<int64_t>(1, layer.points.size(2)) : 1;
+    }
   }
   if (network) {
     allocate_greedy(views, 0, views.size(), extra_points[0]);

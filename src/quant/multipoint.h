@@ -36,6 +36,9 @@
 //     the sum of the layers' relative output errors. Each layer's G comes from its own inputs,
 //     whose scales differ by orders of magnitude between layers, so raw errors would send the
 //     whole budget to the layers with the largest activations. A layer with E_l = 0 gets nothing.
+//     The budget counts weight elements: a point on a channel of K inputs costs K (so a network
+//     budget of sum_l fraction * C_l * K_l spends the same bits as the per-layer fractions), the
+//     queue ranks reductions per element, and a point that no longer fits is skipped.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -75,10 +78,11 @@ double output_energy(const at::Tensor& w, const at::Tensor& gram);
 enum class PointScope { kLayer, kNetwork };
 
 // Sets every layer's count: 1 per channel plus the extra points given out (earlier counts are
-// discarded). extra_points: one budget per layer (kLayer) or a single one (kNetwork), each >= 0.
+// discarded). extra_points: one budget per layer in points (kLayer) or a single one in weight
+// elements (kNetwork), each >= 0.
 // energy: output_energy per layer, needed for kNetwork, ignored for kLayer (may be empty). Stops
 // early when no channel can lower its error any more; extra_points(layer) tells what was spent.
-// Example: allocate_points({&l1, &l2}, {200}, PointScope::kNetwork, {e1, e2});
+// Example: allocate_points({&l1, &l2}, {20000}, PointScope::kNetwork, {e1, e2});
 void allocate_points(const std::vector<MultipointLayer*>& layers,
                      const std::vector<int64_t>& extra_points, PointScope scope,
                      const std::vector<double>& energy);

@@ -327,7 +327,10 @@ QuantizedModel quantize_ptq(const Graph& model, const Plan& plan, const Dataset*
     compute_errors(rows, gram, &ql.points);
     double fraction = ql.plan.extra_points > 0 ? ql.plan.extra_points : o.extra_points;
     point_layers.push_back(&ql.points);
-    budgets.push_back(int64_t(std::llround(fraction * double(rows.size(0)))));
+    // Points per layer; the network scope's budget counts weight elements (K per point).
+    budgets.push_back(int64_t(std::llround(
+        fraction * double(rows.size(0)) *
+        (o.point_scope == PointScope::kNetwork ? double(rows.size(1)) : 1.0))));
     energy.push_back(output_energy(rows, gram));
   }
   if (!point_layers.empty()) {

@@ -306,6 +306,24 @@ TEST(Multipoint, NetworkScopeNormalisesByEnergy) {
   EXPECT_EQ(extra_points(b[0]), 0);
 }
 
+TEST(Multipoint, NetworkBudgetCountsWeightElements) {
+  // Equal reductions per point; a point of the second layer costs 10 elements, of the first 1.
+  MultipointLayer x, y;
+  x.errors = at::tensor({4.0, 2.0, 1.0, 4.0, 2.0, 1.0}, at::kDouble).view({2, 3});
+  y.errors = x.errors.clone();
+  x.points = at::zeros({3, 2, 1}, at::kChar);
+  y.points = at::zeros({3, 2, 10}, at::kChar);
+  for (int64_t budget : {0, 3, 9, 14, 25, 100}) {
+    allocate_points({&x, &y}, {budget}, PointScope::kNetwork, {1.0, 1.0});
+    int64_t spent = extra_points(x) * 1 + extra_points(y) * 10;
+    EXPECT_LE(spent, budget) << budget;
+    // The cheap layer fills first (ten times the reduction per element).
+    EXPECT_EQ(extra_points(x), std::min<int64_t>(budget, 4)) << budget;
+  }
+  allocate_points({&x, &y}, {14}, PointScope::kNetwork, {1.0, 1.0});
+  EXPECT_EQ(extra_points(y), 1);  // 4 cheap points, then one 10-element point fits exactly
+}
+
 TEST(Multipoint, AllocationTieBreakAndStop) {
   MultipointLayer x, y;
   x.errors = at::tensor({4.0, 2.0, 1.0, 4.0, 2.0, 1.0}, at::kDouble).view({2, 3});

@@ -1,0 +1,78 @@
+// Measured kernel latency on this CPU through oneDNN (issue 9, methods.md §2: LCPAQ's
+// hardware-aware module with real numbers instead of a model). One convolution or matrix product
+// per call, at the shapes a layer has in the model, as float32 (f32 src, weights, dst) or int8
+// (u8 activations, s8 weights, f32 bias, u8 dst requantized with per-channel output scales: the
+// kernel an int8 runtime executes for a QDQ layer). Memory layouts are oneDNN's choice (format
+// any), inputs are reordered into them before timing, so the time is the kernel's alone.
+// Timing: `warmup` runs, then `repeats` samples, each the mean of enough back-to-back runs to
+// last at least `min_sample_ms`; the median sample is the result. No libtorch.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mpq {
+
+struct ConvGeometry {
+  int64_t batch = 1, in_channels = 0, in_h = 0, in_w = 0;
+  int64_t out_channels = 0, kernel_h = 1, kernel_w = 1;
+  int64_t stride_h = 1, stride_w = 1, dilation_h = 1, dilation_w = 1;
+  int64_t pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
+  int64_t groups = 1;
+  int64_t out_h() const;
+  int64_t out_w() const;
+  int64_t macs() const;
+  std::string describe() const;  // "1x16x28x28 -> 32, 3x3 s1 p1 g1"
+};
+
+// src [m, k] times weights [k, n] (+ bias [n]).
+struct MatMulGeometry {
+  int64_t m = 1, k = 0, n = 0;
+  int64_t macs() const { return m * k * n; }
+  std::string describe() const;
+};
+
+enum class KernelType { kFloat32, kInt8 };
+const char* kernel_name(KernelType type);  // "f32", "int8"
+
+struct TimingOptions {
+  int warmup = 3;
+  int repeats = 15;
+  double min_sample_ms = 2.0;
+};
+
+struct KernelTiming {
+  double median_ms = 0, min_ms = 0, max_ms = 0;
+  int repeats = 0;
+  int64_t runs_per_sample = 0;
+  std::string implementation;  // oneDNN's implementation, e.g. "brg:avx512_core_vnni"
+};
+
+KernelTiming time_conv(const ConvGeometry& g, KernelType type, const TimingOptions& options);
+KernelTiming time_matmul(const MatMulGeometry& g, KernelType type, const TimingOptions& options);
+
+// Several kernels run back to back as one pass (a network's layers in order), each with its own
+// buffers; the pass is timed as above. For the check that per-kernel times add up.
+struct KernelPass {
+  std::vector<ConvGeometry> convs;
+  std::vector<MatMulGeometry> matmuls;
+  std::vector<bool> order_is_conv;  // in pass order: true takes the next conv, false the next matmul
+};
+KernelTiming time_pass(const KernelPass& pass, KernelType type, const TimingOptions& options);
+
+// Runs one kernel on given data (NCHW / OIHW or [k, n] row-major, plain float values; for int8 the
+// values must be integers in range: src in [0, 255], weights in [-128, 127]) and returns the output
+// (NCHW / [m, n]). int8 output: round(acc * scale[oc] + bias) saturated to [0, 255]. For tests
+// that the geometry and data types are what the timing runs.
+std::vector<float> run_conv(const ConvGeometry& g, KernelType type, const std::vector<float>& src,
+                            const std::vector<float>& weights, const std::vector<float>& bias,
+                            const std::vector<float>& scales);
+std::vector<float> run_matmul(const MatMulGeometry& g, KernelType type,
+                              const std::vector<float>& src, const std::vector<float>& weights,
+                              const std::vector<float>& bias, const std::vector<float>& scales);
+
+// oneDNN's version, e.g. "oneDNN 2.6.3".
+std::string onednn_version();
+
+}  // namespace mpq
