@@ -44,5 +44,6 @@ void add_sensitivity_command(CLI::App& app);
 void add_search_command(CLI::App& app);
 void add_run_command(CLI::App& app);
 void add_report_command(CLI::App& app);
+void add_profile_command(CLI::App& app);
 
 }  // namespace mpq::cli

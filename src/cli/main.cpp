@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
   mpq::cli::add_search_command(app);
   mpq::cli::add_run_command(app);
   mpq::cli::add_report_command(app);
+  mpq::cli::add_profile_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

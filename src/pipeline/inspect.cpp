@@ -96,6 +96,7 @@ ModelSummary inspect_model(const Graph& g, const std::vector<std::vector<int64_t
     ls.op = l.op;
     ls.weight = l.weight;
     ls.weight_shape = w.sizes().vec();
+    ls.input_shape = x.sizes().vec();
     ls.output_shape = y.sizes().vec();
     ls.weight_elems = w.numel();
     ls.bias_elems = l.bias.empty() ? 0 : g.initializers.at(l.bias).numel();

@@ -301,7 +301,8 @@ Target target_from_json(const std::string& json_text, const std::string& where) 
   }
   r.object(j, "",
            {"format", "version", "name", "description", "weight_bits", "act_bits", "pins",
-            "overrides", "ties", "auto_ties", "weight_scheme", "kernels", "latency", "energy"});
+            "overrides", "ties", "auto_ties", "weight_scheme", "kernels", "latency", "energy",
+            "profile"});
   Target t = default_target();
   t.path = where;
   t.name = std::filesystem::path(where).stem().string();
