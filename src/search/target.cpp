@@ -173,7 +173,7 @@ std::map<std::string, double> read_cost_row(const Reader& r, const json& v, cons
 }
 
 CostTable read_table(const Reader& r, const json& v, const std::string& path, bool latency) {
-  r.object(v, path, {"unit", "layers", "per_mac", "uncounted"});
+  r.object(v, path, {"unit", "layers", "per_mac", "per_byte", "uncounted"});
   CostTable t;
   double scale = 1;
   if (latency) {
@@ -207,6 +207,21 @@ CostTable read_table(const Reader& r, const json& v, const std::string& path, bo
       r.op_key(it.key(), path + ".per_mac");
       t.per_mac[it.key()] = read_cost_row(r, it.value(), path + ".per_mac." + it.key(), scale);
     }
+  }
+  if (v.contains("per_byte")) {
+    const json& b = v["per_byte"];
+    r.object(b, path + ".per_byte", {"weights", "activations"});
+    auto coefficient = [&](const char* key) {
+      if (!b.contains(key)) return 0.0;
+      const json& c = b[key];
+      if (!c.is_number() || !std::isfinite(c.get<double>()) || c.get<double>() < 0) {
+        r.fail(path + ".per_byte." + key, "a non-negative number (cost per byte)", c);
+      }
+      return c.get<double>() * scale;
+    };
+    t.per_weight_byte = coefficient("weights");
+    t.per_act_byte = coefficient("activations");
+    t.has_per_byte = true;
   }
   if (v.contains("uncounted")) {
     t.uncounted = r.pattern_list(v["uncounted"], path + ".uncounted");
@@ -465,11 +480,24 @@ double table_cost(const Target& target, const CostTable& table, const char* tabl
   for (const auto& p : table.uncounted) {
     if (glob_match(p, layer.name)) return 0;
   }
+  // Modelled: per MAC (the op's row, else "default") plus per byte moved.
+  bool modelled = false;
+  double cost = 0;
   for (const std::string& op : {layer.op, std::string("default")}) {
     auto it = table.per_mac.find(op);
     if (it == table.per_mac.end()) continue;
-    if (const double* v = lookup(it->second)) return *v * static_cast<double>(layer.macs);
+    if (const double* v = lookup(it->second)) {
+      cost += *v * static_cast<double>(layer.macs);
+      modelled = true;
+      break;
+    }
   }
+  if (table.has_per_byte) {
+    cost += table.per_weight_byte * double(layer.weight_elems) * weight_bits / 8.0 +
+            table.per_act_byte * double(layer.input_elems + layer.output_elems) * act_bits / 8.0;
+    modelled = true;
+  }
+  if (modelled) return cost;
   MPQ_FAIL(target_where(target), ": ", table_name, " table has no entry for layer '", layer.name,
            "' (op ", layer.op, ") at ", full, " (expected ", table_name, ".layers.", layer.name,
            ".", full, " or .", any, ", or ", table_name, ".per_mac.", layer.op, ".", full, " or .",

@@ -29,7 +29,12 @@ struct CostTable {
   // Patterns of layers the table's source left out (HAWQ-V3 times no first conv and no fc):
   // they cost 0, so totals match the source; any other layer without an entry is an error.
   std::vector<std::string> uncounted;
-  bool empty() const { return layers.empty() && per_mac.empty(); }
+  // Cost per byte moved (a memory-bound device): weight_elems * b_w / 8 bytes of weights, and
+  // (input_elems + output_elems) * b_a / 8 bytes of activations (the output written at the
+  // layer's activation width). Added to the per-MAC cost for layers without their own row.
+  double per_weight_byte = 0, per_act_byte = 0;
+  bool has_per_byte = false;
+  bool empty() const { return layers.empty() && per_mac.empty() && !has_per_byte; }
 };
 
 struct LayerRule {

@@ -228,6 +228,40 @@ TEST(TargetFiles, EdgeTargetTiesAdds) {
   EXPECT_EQ(c.pairs.size(), 12u);
 }
 
+TEST(TargetFiles, BitFusionCostsTwoBitSliceProducts) {
+  Target t = load_target(std::string(MPQ_SOURCE_DIR) + "/targets/bitfusion.json");
+  LayerInfo l = layer("x", "Conv");
+  l.macs = 1000000;
+  const double brick = 1e3 / (8192 * 500e6);  // ms per BitBrick operation
+  auto at = [&](int w, int a) { return layer_cost(CostKind::kLatency, l, w, a, t); };
+  EXPECT_NEAR(at(2, 2), 1e6 * brick, 1e-15);
+  EXPECT_NEAR(at(8, 8), 16e6 * brick, 1e-14);
+  EXPECT_NEAR(at(4, 8), 8e6 * brick, 1e-14);
+  EXPECT_DOUBLE_EQ(at(3, 8), at(4, 8));  // ceil(3/2) = 2 slices
+  EXPECT_NEAR(at(5, 4), 6e6 * brick, 1e-14);
+}
+
+TEST(TargetFiles, MemoryBoundCostsBytesMoved) {
+  Target t = load_target(std::string(MPQ_SOURCE_DIR) + "/targets/edge_cpu_memory_bound.json");
+  LayerInfo l = layer("x", "Conv");
+  l.weight_elems = 9216, l.input_elems = 12544, l.output_elems = 6272, l.macs = 1 << 20;
+  const double per_byte_ms = 1e3 / 4e9;
+  for (auto [w, a] : Pairs{{2, 4}, {4, 8}, {8, 8}}) {
+    double bytes = 9216.0 * w / 8 + (12544.0 + 6272.0) * a / 8;
+    EXPECT_NEAR(layer_cost(CostKind::kLatency, l, w, a, t), bytes * per_byte_ms, 1e-12) << w;
+  }
+  // per_byte adds to per_mac; bad coefficients name their path.
+  Target both = target_from_json(
+      R"({"latency": {"unit": "ms", "per_mac": {"default": {"w8": 1e-6}},
+                      "per_byte": {"weights": 1e-3}}})",
+      "b.json");
+  EXPECT_NEAR(layer_cost(CostKind::kLatency, l, 8, 8, both), 1.048576 + 9.216, 1e-9);
+  std::string msg = error_of([&] {
+    target_from_json(R"({"latency": {"per_byte": {"weights": -1}}})", "n.json");
+  });
+  EXPECT_NE(msg.find("latency.per_byte.weights"), std::string::npos) << msg;
+}
+
 TEST(TargetRules, Precedence) {
   Target t = target_from_json(R"({
     "weight_bits": {"default": [2, 4, 8], "Gemm": [8, 4, 8]},
