@@ -195,8 +195,10 @@ int main(int argc, char** argv) {
         ur["qat"] = qat_row(train_qat(model, plan, *train, *train, o), 0);
         ur["qat"]["wall_seconds"] = bench::seconds_since(start);
         uniform_cache[ukey] = ur;
-        std::fprintf(stderr, "  uniform W%dA%d: PTQ %.2f %%, QAT %.2f %%\n", u, s.act_bits,
-                     100 * ur["ptq_top1"].get<double>(), 100 * ur["qat"]["top1"].get<double>());
+        std::fprintf(stderr, "  uniform W%dA%d: PTQ %.2f %%, QAT %.2f %% (QAT epoch %.1f s)\n", u,
+                     s.act_bits, 100 * ur["ptq_top1"].get<double>(),
+                     100 * ur["qat"]["top1"].get<double>(),
+                     ur["qat"]["epoch_train_seconds"].get<double>());
       }
       row["uniform"] = uniform_cache[ukey];
       // The best searched plan (PTQ accuracy), then QAT.
