@@ -87,17 +87,11 @@ void add_quantize_command(CLI::App& app) {
   cmd->add_flag("--json", a->json, "print JSON");
   cmd->add_option("-o,--output", a->output, "quantized ONNX model to write")->required();
   cmd->callback([a] {
-    MPQ_CHECK(a->bits.empty() != a->plan.empty(),
-              "quantize: expected exactly one of --bits and --plan, found ",
-              a->bits.empty() ? "neither" : "both");
+    // The --bits/--plan check first, before the model is read.
+    if (a->bits.empty() == a->plan.empty()) plan_from_args(a->plan, a->bits, Graph(), "quantize");
     Graph model = import_onnx(a->model);
-    Plan plan;
-    if (!a->plan.empty()) {
-      plan = load_plan(a->plan);
-      check_plan(plan, model, a->plan);
-    } else {
-      auto [w, act] = parse_bits(a->bits, "--bits");
-      plan = uniform_plan(model, w, act);
+    Plan plan = plan_from_args(a->plan, a->bits, model, "quantize");
+    if (!a->bits.empty()) {
       for (auto& l : plan.layers) {
         l.weight.scheme = a->scheme;
         l.weight.group_size = a->group_size;

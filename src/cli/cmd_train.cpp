@@ -202,17 +202,7 @@ void add_train_command(CLI::App& app) {
       };
       nlohmann::json j = {{"output", t.output}};
       if (a->qat) {
-        MPQ_CHECK(a->plan.empty() != a->bits.empty(),
-                  "train --qat: give either --plan FILE or --bits W/A (found ",
-                  a->plan.empty() ? "neither" : "both", ")");
-        Plan plan;
-        if (!a->plan.empty()) {
-          plan = load_plan(a->plan);
-          check_plan(plan, model, a->plan);
-        } else {
-          auto [w, act] = parse_bits(a->bits, "--bits");
-          plan = uniform_plan(model, w, act);
-        }
+        Plan plan = plan_from_args(a->plan, a->bits, model, "train --qat");
         q.bin_reg = a->no_bin_reg ? 0 : std::max(a->bin_reg, 0.0);
         QatResult r = train_qat(model, plan, *train_data, *train_data, q);
         j["best_accuracy"] = r.train.best_accuracy;

@@ -6,8 +6,23 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "pipeline/eval.h"
+#include "pipeline/quantize.h"
 
 namespace mpq::cli {
+
+Plan plan_from_args(const std::string& plan_file, const std::string& bits, const Graph& model,
+                    const std::string& command) {
+  MPQ_CHECK(bits.empty() != plan_file.empty(), command,
+            ": expected exactly one of --bits and --plan, found ",
+            bits.empty() ? "neither" : "both");
+  if (!plan_file.empty()) {
+    Plan plan = load_plan(plan_file);
+    check_plan(plan, model, plan_file);
+    return plan;
+  }
+  auto [w, act] = parse_bits(bits, "--bits");
+  return uniform_plan(model, w, act);
+}
 
 void add_data_options(CLI::App& cmd, DataArgs& a, bool required) {
   auto* data = cmd.add_option("--data", a.spec,

@@ -9,6 +9,7 @@
 
 #include "data/dataset.h"
 #include "onnx/graph.h"
+#include "quant/plan.h"
 
 namespace mpq::cli {
 
@@ -29,6 +30,11 @@ std::unique_ptr<Dataset> open_data(const DataArgs& args, const Graph* model);
 
 // Parses "1x28x28" or "1,28,28" (several inputs separated by ';').
 std::vector<std::vector<int64_t>> parse_shapes(const std::string& text, const std::string& flag);
+
+// The plan of --plan FILE (checked against the model) or of uniform --bits W/A (default schemes);
+// exactly one must be given. `command` names the command in the error.
+Plan plan_from_args(const std::string& plan_file, const std::string& bits, const Graph& model,
+                    const std::string& command);
 
 // Writes `text` to stdout, or atomically to `path` when it is not empty.
 void emit(const std::string& text, const std::string& path);

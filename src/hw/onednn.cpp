@@ -246,9 +246,9 @@ std::string MatMulGeometry::describe() const {
 
 const char* kernel_name(KernelType type) { return type == KernelType::kInt8 ? "int8" : "f32"; }
 
-KernelTiming time_conv(const ConvGeometry& g, KernelType type, const TimingOptions& o) {
-  dnnl::stream s(cpu_engine());
-  Prepared p = prepare_conv_for_timing(g, type, s, 7);
+namespace {
+
+KernelTiming time_prepared(Prepared& p, dnnl::stream& s, const TimingOptions& o) {
   KernelTiming k = time_runs(
       [&] {
         p.primitive.execute(s, p.args);
@@ -259,17 +259,18 @@ KernelTiming time_conv(const ConvGeometry& g, KernelType type, const TimingOptio
   return k;
 }
 
+}  // namespace
+
+KernelTiming time_conv(const ConvGeometry& g, KernelType type, const TimingOptions& o) {
+  dnnl::stream s(cpu_engine());
+  Prepared p = prepare_conv_for_timing(g, type, s, 7);
+  return time_prepared(p, s, o);
+}
+
 KernelTiming time_matmul(const MatMulGeometry& g, KernelType type, const TimingOptions& o) {
   dnnl::stream s(cpu_engine());
   Prepared p = prepare_matmul_for_timing(g, type, s, 7);
-  KernelTiming k = time_runs(
-      [&] {
-        p.primitive.execute(s, p.args);
-        s.wait();
-      },
-      o);
-  k.implementation = p.implementation;
-  return k;
+  return time_prepared(p, s, o);
 }
 
 KernelTiming time_pass(const KernelPass& pass, KernelType type, const TimingOptions& o) {

@@ -162,6 +162,16 @@ SdqResult sdq_search(const Graph& model, const SdqProblem& p, const Dataset& tra
   at::manual_seed(t.seed);
   double lambda = o.cost_weight;
   std::vector<double> velocity(groups, 0.0);
+  // Group g takes its next lower width for good; its beta restarts.
+  auto drop = [&](size_t g, bool forced) {
+    const auto& bits = p.groups[g].bits;
+    r.drops.push_back({r.steps, p.groups[g].layers[0], bits[size_t(index[g])],
+                       bits[size_t(index[g] - 1)], forced});
+    --index[g];
+    at::NoGradGuard no_grad;
+    beta[g].fill_(o.beta_init);
+    velocity[g] = 0;
+  };
   bool done = meets(p, index);
   Progress progress("sdq stage 1", total_steps);
   if (!t.progress) progress.finish();
@@ -221,13 +231,7 @@ SdqResult sdq_search(const Graph& model, const SdqProblem& p, const Dataset& tra
         return beta[a].item<double>() < beta[b].item<double>();
       });
       for (size_t g : low) {
-        const auto& bits = p.groups[g].bits;
-        r.drops.push_back({r.steps, p.groups[g].layers[0], bits[size_t(index[g])],
-                           bits[size_t(index[g] - 1)], false});
-        --index[g];
-        at::NoGradGuard no_grad;
-        beta[g].fill_(o.beta_init);
-        velocity[g] = 0;
+        drop(g, false);
         if (meets(p, index)) {
           done = true;
           r.met_by_training = true;
@@ -252,12 +256,7 @@ SdqResult sdq_search(const Graph& model, const SdqProblem& p, const Dataset& tra
         if (index[g] > 0 && (best == groups || beta[g].item<double>() < beta[best].item<double>()))
           best = g;
       MPQ_ASSERT(best < groups, "every group at its lowest width but the budgets fail");
-      const auto& bits = p.groups[best].bits;
-      r.drops.push_back({r.steps, p.groups[best].layers[0], bits[size_t(index[best])],
-                         bits[size_t(index[best] - 1)], true});
-      --index[best];
-      at::NoGradGuard no_grad;
-      beta[best].fill_(o.beta_init);
+      drop(best, true);
     }
   }
   for (size_t g = 0; g < groups; ++g) {
