@@ -49,6 +49,9 @@ void add_search_command(CLI::App& app) {
                   "write the Pareto frontier of the first budget here (frontier.json)");
   cmd->add_option("--frontier-points", a->options.frontier_points, "points on the frontier")
       ->capture_default_str();
+  cmd->add_option("--pick", a->options.pick,
+                  "take the plan from the first budget's frontier (the others held): knee, or "
+                  "loss=X for the cheapest point with predicted loss <= X");
   cmd->add_flag("--json", a->json, "print the plan as JSON instead of a table");
   cmd->add_option("-o,--output", a->output, "write plan.json here");
   cmd->callback([a] {

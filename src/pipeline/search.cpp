@@ -282,13 +282,49 @@ SearchRun run_search(const nlohmann::json& j, const std::string& where,
   const Problem& p = run.built.problem;
   run.solver = options.solver;
   if (run.solver == "auto") run.solver = p.budgets.size() == 1 ? "mckp" : "ilp";
+  const bool pick = !options.pick.empty();
+  double max_loss = 0;
+  if (pick && options.pick != "knee") {
+    const std::string prefix = "loss=";
+    bool ok = options.pick.rfind(prefix, 0) == 0;
+    if (ok) {
+      try {
+        size_t used = 0;
+        max_loss = std::stod(options.pick.substr(prefix.size()), &used);
+        ok = used == options.pick.size() - prefix.size() && std::isfinite(max_loss);
+      } catch (const std::exception&) {
+        ok = false;
+      }
+    }
+    MPQ_CHECK(ok, "--pick: expected \"knee\" or \"loss=X\" (a predicted loss), found '",
+              options.pick, "'");
+  }
   run.solution = solve(run.solver, p, options.solver_options);
+  if ((options.frontier_points > 0 || pick) && !p.budgets.empty()) {
+    const int points = options.frontier_points > 0 ? options.frontier_points : 50;
+    run.frontier = p.budgets.size() == 1
+                       ? pareto_frontier(p, 0, points, options.solver_options)
+                       : constrained_frontier(p, 0, std::min(points, 30), options.solver_options);
+  }
+  if (pick) {
+    const int i = options.pick == "knee" ? pick_knee(run.frontier)
+                                         : pick_within_loss(run.frontier, max_loss);
+    MPQ_CHECK(i >= 0, "--pick ", options.pick, ": no point of the ", p.budgets[0].name,
+              " frontier qualifies (",
+              run.frontier.empty() ? std::string("the frontier is empty")
+                                   : "lowest predicted loss " +
+                                         std::to_string(run.frontier.back().objective),
+              ")");
+    Solution s = evaluate_choice(p, run.frontier[size_t(i)].choice);
+    s.detail = "picked " + options.pick + ": point " + std::to_string(i + 1) + " of " +
+               std::to_string(run.frontier.size()) + " on the " + p.budgets[0].name +
+               " frontier (" + run.solver + " at the budgets: predicted loss " +
+               std::to_string(run.solution.objective) + ")";
+    run.solution = s;
+    run.solver = "frontier pick";
+  }
 
   plan_from_solution(&run, j, where);
-
-  if (options.frontier_points > 0 && !p.budgets.empty()) {
-    run.frontier = pareto_frontier(p, 0, options.frontier_points, options.solver_options);
-  }
   return run;
 }
 

@@ -31,6 +31,10 @@ struct SearchOptions {
   std::string target;                // a target file; "" = the built-in default
   SolverOptions solver_options;
   int frontier_points = 0;  // > 0: compute the frontier of the first summed budget
+  // Choose the plan from that frontier instead of solving at the budgets: "knee" or "loss=X"
+  // (the cheapest point with predicted loss <= X). With several budgets the frontier is the first
+  // budget's with the others held (constrained_frontier); every point meets every budget.
+  std::string pick;
 };
 
 struct SearchRun {

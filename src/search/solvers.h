@@ -69,4 +69,19 @@ struct FrontierPoint {
 std::vector<FrontierPoint> pareto_frontier(const Problem& p, int budget, int points,
                                            const SolverOptions& options = {});
 
+// The frontier of budget `budget` with every other budget held at its limit (methods.md §2:
+// several hardware limits at once): the budget's limit swept over `points` values from its lowest
+// achievable total to its own limit, each point solved exactly (ilp), infeasible and dominated
+// points dropped; cost increasing, objective strictly decreasing. With one budget it equals
+// pareto_frontier's points at those limits.
+std::vector<FrontierPoint> constrained_frontier(const Problem& p, int budget, int points,
+                                                const SolverOptions& options = {});
+
+// Ways to pick a point on a frontier (index into it; -1 when none qualifies):
+//   knee:        the point farthest below the chord joining the two ends, both axes scaled to
+//                [0, 1]: where spending more stops buying much (the first point for < 3 points);
+//   within loss: the cheapest point whose predicted loss is at most `max_objective`.
+int pick_knee(const std::vector<FrontierPoint>& frontier);
+int pick_within_loss(const std::vector<FrontierPoint>& frontier, double max_objective);
+
 }  // namespace mpq

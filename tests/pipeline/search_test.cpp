@@ -92,6 +92,31 @@ TEST(RunSearch, TiesReasonsAndTotals) {
   EXPECT_GE(run.plan.extra["budgets"][0]["lowest"].get<double>(), 400.0 + 7000 * 2 / 8.0);
 }
 
+TEST(RunSearch, PicksAPointOnTheFrontierUnderSeveralBudgets) {
+  SearchOptions o;
+  o.budgets = {"bops=0.8r", "weight-size=0.9r"};
+  SearchRun at_budget = run_search(three_layers(), "s.json", o);
+  for (const std::string pick : {"knee", "loss=1e9"}) {
+    o.pick = pick;
+    SearchRun run = run_search(three_layers(), "s.json", o);
+    EXPECT_EQ(run.solver, "frontier pick");
+    ASSERT_FALSE(run.frontier.empty());
+    ASSERT_EQ(run.plan.layers.size(), 3u);
+    // Every budget holds, and the pick costs no more BitOps than the optimum at the budgets.
+    for (const auto& b : run.plan.extra["budgets"])
+      EXPECT_LE(b["total"].get<double>(), b["limit"].get<double>() * (1 + 1e-9)) << b.dump();
+    EXPECT_LE(run.solution.cost[0], at_budget.solution.cost[0] + 1e-9);
+    EXPECT_GE(run.solution.objective, at_budget.solution.objective - 1e-12);
+  }
+  // loss=1e9 takes the cheapest point of all.
+  EXPECT_DOUBLE_EQ(run_search(three_layers(), "s.json", o).solution.cost[0],
+                   run_search(three_layers(), "s.json", o).frontier.front().cost);
+  o.pick = "loss=-1";
+  EXPECT_THROW(run_search(three_layers(), "s.json", o), Error);
+  o.pick = "elbow";
+  EXPECT_THROW(run_search(three_layers(), "s.json", o), Error);
+}
+
 TEST(RunSearch, TargetPinsWinAndActivationsNeedOmega) {
   std::string dir = test::temp_dir();
   std::string target = dir + "/t.json";

@@ -369,6 +369,57 @@ TEST(Pareto, EqualsTheBruteForceFrontier) {
   }
 }
 
+TEST(Pareto, ConstrainedFrontierPointsAreParetoOptimalUnderTheOtherBudget) {
+  std::mt19937_64 rng(21);
+  int points_checked = 0;
+  for (int trial = 0; trial < 40; ++trial) {
+    SCOPED_TRACE(trial);
+    const Problem p = random_problem(rng, 2, trial % 5 == 0);
+    // Brute force: every choice within budget 1, its budget-0 cost and objective.
+    std::vector<Point> feasible;
+    enumerate(p, [&](const std::vector<int>&, double objective, const std::vector<double>& t) {
+      if (t[1] <= p.budgets[1].limit * (1 + 1e-9) && t[0] <= p.budgets[0].limit * (1 + 1e-9))
+        feasible.push_back({t[0], objective});
+    });
+    const std::vector<FrontierPoint> f = constrained_frontier(p, 0, 12);
+    if (feasible.empty()) {
+      EXPECT_TRUE(f.empty());
+      continue;
+    }
+    ASSERT_FALSE(f.empty());
+    for (size_t i = 0; i < f.size(); ++i) {
+      const Solution e = evaluate_choice(p, f[i].choice);
+      EXPECT_TRUE(is_feasible(p, f[i].choice));
+      EXPECT_TRUE(near(e.cost[0], f[i].cost));
+      EXPECT_TRUE(near(e.objective, f[i].objective));
+      // No feasible choice is at most as expensive and strictly better.
+      for (const Point& q : feasible)
+        EXPECT_FALSE(q.cost <= f[i].cost * (1 + 1e-9) && q.objective < f[i].objective - 1e-9);
+      if (i > 0) {
+        EXPECT_GT(f[i].cost, f[i - 1].cost);
+        EXPECT_LT(f[i].objective, f[i - 1].objective);
+      }
+      ++points_checked;
+    }
+    // The last point is the optimum at the budgets.
+    double best = 1e300;
+    for (const Point& q : feasible) best = std::min(best, q.objective);
+    EXPECT_TRUE(near(f.back().objective, best));
+  }
+  EXPECT_GT(points_checked, 60);
+}
+
+TEST(Pareto, PicksTheKneeAndTheCheapestWithinALoss) {
+  // Objective falls fast until cost 3, then slowly: the knee is at cost 3.
+  std::vector<FrontierPoint> f = {{0, 10, {}}, {1, 6, {}}, {2, 3, {}}, {3, 1, {}},
+                                  {4, 0.8, {}}, {5, 0.6, {}}, {6, 0.5, {}}};
+  EXPECT_EQ(pick_knee(f), 3);
+  EXPECT_EQ(pick_within_loss(f, 0.9), 4);
+  EXPECT_EQ(pick_within_loss(f, 0.1), -1);
+  EXPECT_EQ(pick_knee({}), -1);
+  EXPECT_EQ(pick_knee({f[0], f[1]}), 0);
+}
+
 TEST(Pareto, ThinningKeepsBothEndsAndAtMostThePoints) {
   std::mt19937_64 rng(5);
   int thinned = 0;
