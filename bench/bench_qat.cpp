@@ -138,11 +138,13 @@ int main(int argc, char** argv) {
                                  {"weight_bits", {{"default", {2, 3, 4, 5, 6, 8}}}},
                                  {"act_bits", {{"default", {s.act_bits}}}}}
                                 .dump());
-  std::printf("epochs %lld on %lld training samples, batch 128, SGD lr 0.01 cosine, distillation "
-              "T=1%s; activations %d bits\n\n",
-              (long long)s.epochs, (long long)s.train_limit, s.lsq ? ", LSQ" : "", s.act_bits);
-  std::printf("| model | budget | float | uniform PTQ | uniform QAT | best searched PTQ -> QAT | "
-              "SDQ (plan bits) | SDQ stage 1 s |\n|---|---|---|---|---|---|---|---|\n");
+  std::printf(
+      "epochs %lld on %lld training samples, batch 128, SGD lr 0.01 cosine, distillation "
+      "T=1%s; activations %d bits\n\n",
+      (long long)s.epochs, (long long)s.train_limit, s.lsq ? ", LSQ" : "", s.act_bits);
+  std::printf(
+      "| model | budget | float | uniform PTQ | uniform QAT | best searched PTQ -> QAT | "
+      "SDQ (plan bits) | SDQ stage 1 s |\n|---|---|---|---|---|---|---|---|\n");
   std::fflush(stdout);
   json models = json::array();
   for (const std::string& arch : s.models) {
@@ -280,8 +282,7 @@ int main(int argc, char** argv) {
     std::printf("  %s: float %.1f s, QAT (W%dA%d) %.1f s, ratio %.2f\n",
                 m["model"].get<std::string>().c_str(), f,
                 m["rows"][0]["uniform"]["weight_bits"].get<int>(), s.act_bits,
-                u["epoch_train_seconds"].get<double>(),
-                u["epoch_train_seconds"].get<double>() / f);
+                u["epoch_train_seconds"].get<double>(), u["epoch_train_seconds"].get<double>() / f);
   }
   json out = {{"settings",
                {{"epochs", s.epochs},

@@ -84,8 +84,8 @@ void add_train_command(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--opset", a->zoo.opset, "--arch: ONNX opset")->check(CLI::Range(7, 21));
   // Quantization-aware training.
-  auto* qat = cmd->add_flag("--qat", a->qat,
-                            "quantization-aware training of --plan or uniform --bits W/A");
+  auto* qat =
+      cmd->add_flag("--qat", a->qat, "quantization-aware training of --plan or uniform --bits W/A");
   auto* sdq = cmd->add_flag("--sdq", a->sdq,
                             "SDQ: learn the bit widths under --budget, then train that plan");
   qat->excludes(sdq);
@@ -93,7 +93,8 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--bits", a->bits,
                   "--qat: uniform W/A bits, e.g. 2/4; --sdq: candidate weight widths (default "
                   "2,3,4,5,6,8)");
-  cmd->add_option("--budget", a->budgets, "--sdq: budget (avg-bits=2.5, size=0.5r, bops=0.3x, ...)");
+  cmd->add_option("--budget", a->budgets,
+                  "--sdq: budget (avg-bits=2.5, size=0.5r, bops=0.3x, ...)");
   cmd->add_option("--act-bits", a->sdq_options.act_bits, "--sdq: activation bits (default 4)")
       ->check(CLI::Range(2, 8));
   cmd->add_option("--target", a->sdq_options.target, "--sdq: target file (docs/targets.md)");

@@ -1,13 +1,12 @@
 // Kernel latency through oneDNN (methods.md §2, LCPAQ's hardware-aware module). See onednn.h.
 #include "hw/onednn.h"
 
-#include <oneapi/dnnl/dnnl.hpp>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <oneapi/dnnl/dnnl.hpp>
 #include <sstream>
 #include <unordered_map>
 
@@ -26,14 +25,16 @@ dnnl::engine& cpu_engine() {
 }
 
 // A plain user memory holding `values` converted to `type` (int8 types round and saturate).
-memory user_memory(const memory::dims& dims, dt type, tag layout, const std::vector<float>& values) {
+memory user_memory(const memory::dims& dims, dt type, tag layout,
+                   const std::vector<float>& values) {
   memory m({dims, type, layout}, cpu_engine());
   const size_t n = values.size();
   if (type == dt::f32) {
     std::memcpy(m.get_data_handle(), values.data(), n * sizeof(float));
   } else if (type == dt::u8) {
     auto* p = static_cast<uint8_t*>(m.get_data_handle());
-    for (size_t i = 0; i < n; ++i) p[i] = uint8_t(std::clamp(std::nearbyint(values[i]), 0.f, 255.f));
+    for (size_t i = 0; i < n; ++i)
+      p[i] = uint8_t(std::clamp(std::nearbyint(values[i]), 0.f, 255.f));
   } else {
     auto* p = static_cast<int8_t*>(m.get_data_handle());
     for (size_t i = 0; i < n; ++i)
@@ -49,7 +50,9 @@ std::vector<float> filler(int64_t n, dt type, uint64_t seed) {
   for (auto& e : v) {
     x = x * 6364136223846793005ULL + 1442695040888963407ULL;
     double u = double(x >> 11) / double(1ULL << 53);
-    e = type == dt::f32 ? float(2 * u - 1) : type == dt::u8 ? float(std::floor(u * 256)) : float(std::floor(u * 256) - 128);
+    e = type == dt::f32  ? float(2 * u - 1)
+        : type == dt::u8 ? float(std::floor(u * 256))
+                         : float(std::floor(u * 256) - 128);
   }
   return v;
 }
@@ -122,9 +125,9 @@ Prepared prepare_conv(const ConvGeometry& g, KernelType type, const std::vector<
   p.primitive = dnnl::convolution_forward(pd);
   p.implementation = pd.impl_info_str();
   p.args[DNNL_ARG_SRC] = into(user_memory(src_dims, t.src, tag::nchw, src), pd.src_desc(), s);
-  p.args[DNNL_ARG_WEIGHTS] = into(
-      user_memory(wei_dims, t.wei, g.groups == 1 ? tag::oihw : tag::goihw, weights),
-      pd.weights_desc(), s);
+  p.args[DNNL_ARG_WEIGHTS] =
+      into(user_memory(wei_dims, t.wei, g.groups == 1 ? tag::oihw : tag::goihw, weights),
+           pd.weights_desc(), s);
   p.args[DNNL_ARG_BIAS] = user_memory({g.out_channels}, dt::f32, tag::x, bias);
   p.dst = memory(pd.dst_desc(), cpu_engine());
   p.args[DNNL_ARG_DST] = p.dst;
@@ -185,7 +188,8 @@ KernelTiming time_runs(const std::function<void()>& run, const TimingOptions& o)
     one = std::min(one, std::chrono::duration<double, std::milli>(clock::now() - t0).count());
   }
   KernelTiming k;
-  k.runs_per_sample = std::max<int64_t>(1, int64_t(std::ceil(o.min_sample_ms / std::max(one, 1e-6))));
+  k.runs_per_sample =
+      std::max<int64_t>(1, int64_t(std::ceil(o.min_sample_ms / std::max(one, 1e-6))));
   std::vector<double> samples;
   for (int r = 0; r < o.repeats; ++r) {
     auto start = clock::now();
@@ -197,8 +201,9 @@ KernelTiming time_runs(const std::function<void()>& run, const TimingOptions& o)
   k.repeats = o.repeats;
   k.min_ms = samples.front();
   k.max_ms = samples.back();
-  k.median_ms = samples.size() % 2 ? samples[samples.size() / 2]
-                                   : 0.5 * (samples[samples.size() / 2 - 1] + samples[samples.size() / 2]);
+  k.median_ms = samples.size() % 2
+                    ? samples[samples.size() / 2]
+                    : 0.5 * (samples[samples.size() / 2 - 1] + samples[samples.size() / 2]);
   return k;
 }
 

@@ -57,7 +57,8 @@ KernelTiming time_matmul(const MatMulGeometry& g, KernelType type, const TimingO
 struct KernelPass {
   std::vector<ConvGeometry> convs;
   std::vector<MatMulGeometry> matmuls;
-  std::vector<bool> order_is_conv;  // in pass order: true takes the next conv, false the next matmul
+  std::vector<bool>
+      order_is_conv;  // in pass order: true takes the next conv, false the next matmul
 };
 KernelTiming time_pass(const KernelPass& pass, KernelType type, const TimingOptions& options);
 

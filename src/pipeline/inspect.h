@@ -16,7 +16,7 @@ namespace mpq {
 struct LayerSummary {
   std::string name, op, weight;
   std::vector<int64_t> weight_shape, input_shape, output_shape;  // as run (batch 1 unless given)
-  int64_t params = 0;  // weight (+ bias) elements
+  int64_t params = 0;                                            // weight (+ bias) elements
   int64_t weight_elems = 0, bias_elems = 0;
   int64_t out_channels = 0;  // output channels (scales of a per-channel weight scheme)
   int64_t macs = 0;          // multiply-accumulates for one sample

@@ -68,8 +68,8 @@ bool conv_geometry(const Node& n, const LayerSummary& l, ConvGeometry* g, std::s
   return true;
 }
 
-bool matmul_geometry(const Node& n, const QuantLayer& q, const LayerSummary& l,
-                     MatMulGeometry* g, std::string* why) {
+bool matmul_geometry(const Node& n, const QuantLayer& q, const LayerSummary& l, MatMulGeometry* g,
+                     std::string* why) {
   const auto& w = l.weight_shape;
   if (w.size() != 2) {
     *why = "weight of rank " + std::to_string(w.size());
@@ -187,8 +187,8 @@ ProfileResult profile_model(const Graph& g, const std::string& model_path,
     progress.advance();
   }
   progress.finish();
-  MPQ_CHECK(!pass.order_is_conv.empty(), model_path,
-            ": no layer could be timed (", not_timed.dump(), ")");
+  MPQ_CHECK(!pass.order_is_conv.empty(), model_path, ": no layer could be timed (",
+            not_timed.dump(), ")");
   r.pass_f32 = time_pass(pass, KernelType::kFloat32, o.timing);
   r.pass_int8 = time_pass(pass, KernelType::kInt8, o.timing);
 
@@ -209,14 +209,15 @@ ProfileResult profile_model(const Graph& g, const std::string& model_path,
 
   nlohmann::json kernels = nlohmann::json::array();
   for (int w = 2; w <= 8; ++w)
-    for (int a = 2; a <= 8; ++a) kernels.push_back("w" + std::to_string(w) + "a" + std::to_string(a));
+    for (int a = 2; a <= 8; ++a)
+      kernels.push_back("w" + std::to_string(w) + "a" + std::to_string(a));
   const std::string base_name = target.value("name", "default");
   target["name"] = base_name + "-this-cpu";
   target["description"] =
       "Latency measured on this CPU by mpq profile (" + onednn_version() + ", " +
       std::to_string(at::get_num_threads()) + " threads, batch " +
       std::to_string(s.input_shapes.empty() || s.input_shapes[0].empty() ? 1
-                                                                          : s.input_shapes[0][0]) +
+                                                                         : s.input_shapes[0][0]) +
       ") for " + model_path + ": the median of " + std::to_string(o.timing.repeats) +
       " samples per kernel. Weights of 2-8 bits with activations of 2-8 bits run on the int8 "
       "kernel (u8 x s8, values in 8-bit containers), float layers (w32) on the f32 kernel; "
@@ -226,24 +227,23 @@ ProfileResult profile_model(const Graph& g, const std::string& model_path,
   target["latency"] = {{"unit", "ms"}, {"layers", latency}};
   const double error_int8 = 100 * (r.sum_int8_ms - r.pass_int8.median_ms) / r.pass_int8.median_ms;
   const double error_f32 = 100 * (r.sum_f32_ms - r.pass_f32.median_ms) / r.pass_f32.median_ms;
-  target["profile"] = {
-      {"tool", "mpq profile"},
-      {"onednn", onednn_version()},
-      {"threads", at::get_num_threads()},
-      {"model", model_path},
-      {"model_hash", file_exists(model_path) ? hash_file(model_path) : ""},
-      {"input_shapes", s.input_shapes},
-      {"no_kernel", {"w16", "a16"}},
-      {"layers", details},
-      {"not_timed", not_timed},
-      {"check",
-       {{"sum_of_layers_int8_ms", r.sum_int8_ms},
-        {"pass_int8_ms", r.pass_int8.median_ms},
-        {"error_int8_percent", error_int8},
-        {"sum_of_layers_f32_ms", r.sum_f32_ms},
-        {"pass_f32_ms", r.pass_f32.median_ms},
-        {"error_f32_percent", error_f32},
-        {"other_ops_ms_mpq_float", r.other_ops_ms}}}};
+  target["profile"] = {{"tool", "mpq profile"},
+                       {"onednn", onednn_version()},
+                       {"threads", at::get_num_threads()},
+                       {"model", model_path},
+                       {"model_hash", file_exists(model_path) ? hash_file(model_path) : ""},
+                       {"input_shapes", s.input_shapes},
+                       {"no_kernel", {"w16", "a16"}},
+                       {"layers", details},
+                       {"not_timed", not_timed},
+                       {"check",
+                        {{"sum_of_layers_int8_ms", r.sum_int8_ms},
+                         {"pass_int8_ms", r.pass_int8.median_ms},
+                         {"error_int8_percent", error_int8},
+                         {"sum_of_layers_f32_ms", r.sum_f32_ms},
+                         {"pass_f32_ms", r.pass_f32.median_ms},
+                         {"error_f32_percent", error_f32},
+                         {"other_ops_ms_mpq_float", r.other_ops_ms}}}};
   r.target = target;
   return r;
 }

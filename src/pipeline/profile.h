@@ -24,7 +24,7 @@
 namespace mpq {
 
 struct ProfileOptions {
-  std::string target;  // base target file; "" = the built-in default
+  std::string target;                              // base target file; "" = the built-in default
   std::vector<std::vector<int64_t>> input_shapes;  // "" = declared (batch 1)
   TimingOptions timing;
 };

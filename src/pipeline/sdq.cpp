@@ -15,19 +15,20 @@ namespace mpq {
 nlohmann::json to_json(const SdqResult& r) {
   nlohmann::json drops = nlohmann::json::array();
   for (const auto& d : r.drops)
-    drops.push_back(
-        {{"step", d.step}, {"group", d.group}, {"from", d.from}, {"to", d.to}, {"forced", d.forced}});
-  return {{"start_bits", r.start_bits}, {"steps", r.steps},
-          {"met_by_training", r.met_by_training}, {"seconds", r.seconds},
-          {"cost", r.cost}, {"drops", drops}};
+    drops.push_back({{"step", d.step},
+                     {"group", d.group},
+                     {"from", d.from},
+                     {"to", d.to},
+                     {"forced", d.forced}});
+  return {{"start_bits", r.start_bits}, {"steps", r.steps}, {"met_by_training", r.met_by_training},
+          {"seconds", r.seconds},       {"cost", r.cost},   {"drops", drops}};
 }
 
 SdqRun run_sdq(const Graph& model, const std::string& model_path, const Dataset& train_data,
                const Dataset& calibration, const SdqCommandOptions& o) {
   MPQ_CHECK(!o.budgets.empty(), "train --sdq: give at least one --budget (e.g. avg-bits=2.5)");
   MPQ_CHECK(!o.bits.empty(), "--bits: expected candidate weight widths, found none");
-  for (int b : o.bits)
-    MPQ_CHECK(b >= 2 && b <= 8, "--bits: expected widths in 2..8, found ", b);
+  for (int b : o.bits) MPQ_CHECK(b >= 2 && b <= 8, "--bits: expected widths in 2..8, found ", b);
   MPQ_CHECK(o.act_bits >= 2 && o.act_bits <= 8, "--act-bits: expected 2..8, found ", o.act_bits);
   std::vector<int> bits = o.bits;
   std::sort(bits.begin(), bits.end());
@@ -100,8 +101,8 @@ SdqRun run_sdq(const Graph& model, const std::string& model_path, const Dataset&
     search.solution.choice.resize(problem.groups.size());
     for (size_t g = 0; g < problem.groups.size(); ++g) {
       const auto& widths = sp.groups[g].bits;
-      size_t w = size_t(std::find(widths.begin(), widths.end(), run.stage1.bits[g]) -
-                        widths.begin());
+      size_t w =
+          size_t(std::find(widths.begin(), widths.end(), run.stage1.bits[g]) - widths.begin());
       search.solution.choice[g] = item_of_width[g][w];
     }
     Solution s = evaluate_choice(problem, search.solution.choice);
@@ -114,9 +115,8 @@ SdqRun run_sdq(const Graph& model, const std::string& model_path, const Dataset&
       std::string why = "sdq: started at " + std::to_string(run.stage1.start_bits) + " bits";
       for (const auto& d : run.stage1.drops)
         if (d.group == sp.groups[g].layers[0])
-          why += ", " + std::string(d.forced ? "forced " : "") + "drop " +
-                 std::to_string(d.from) + "->" + std::to_string(d.to) + " at step " +
-                 std::to_string(d.step);
+          why += ", " + std::string(d.forced ? "forced " : "") + "drop " + std::to_string(d.from) +
+                 "->" + std::to_string(d.to) + " at step " + std::to_string(d.step);
       if (sp.groups[g].bits.size() == 1) why = "pinned";
       for (const auto& l : sp.groups[g].layers) reasons[l] = why;
     }

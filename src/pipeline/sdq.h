@@ -22,14 +22,14 @@
 namespace mpq {
 
 struct SdqCommandOptions {
-  std::vector<std::string> budgets;          // as written: "avg-bits=2.5", "bops=0.3x"
+  std::vector<std::string> budgets;            // as written: "avg-bits=2.5", "bops=0.3x"
   std::vector<int> bits = {2, 3, 4, 5, 6, 8};  // candidate weight widths
   int act_bits = 4;
-  std::string target;        // "" = built in
-  SdqOptions stage1;         // stage1.qat: the loss, optimiser and schedule of stage 1
-  QatOptions stage2;         // output: the quantized model
-  std::string plan_output;   // stage 1's plan.json
-  bool train_plan = true;    // false: stop after stage 1
+  std::string target;       // "" = built in
+  SdqOptions stage1;        // stage1.qat: the loss, optimiser and schedule of stage 1
+  QatOptions stage2;        // output: the quantized model
+  std::string plan_output;  // stage 1's plan.json
+  bool train_plan = true;   // false: stop after stage 1
 };
 
 struct SdqRun {

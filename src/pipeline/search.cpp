@@ -270,7 +270,6 @@ void plan_from_solution(SearchRun* run_ptr, const nlohmann::json& j, const std::
                                    {"model_hash", info.value("model_hash", "")},
                                    {"data_hash", info.value("data_hash", "")}};
   run.plan.extra["mpq_version"] = kVersion;
-
 }
 
 SearchRun run_search(const nlohmann::json& j, const std::string& where,
@@ -307,13 +306,13 @@ SearchRun run_search(const nlohmann::json& j, const std::string& where,
                        : constrained_frontier(p, 0, std::min(points, 30), options.solver_options);
   }
   if (pick) {
-    const int i = options.pick == "knee" ? pick_knee(run.frontier)
-                                         : pick_within_loss(run.frontier, max_loss);
+    const int i =
+        options.pick == "knee" ? pick_knee(run.frontier) : pick_within_loss(run.frontier, max_loss);
     MPQ_CHECK(i >= 0, "--pick ", options.pick, ": no point of the ", p.budgets[0].name,
               " frontier qualifies (",
-              run.frontier.empty() ? std::string("the frontier is empty")
-                                   : "lowest predicted loss " +
-                                         std::to_string(run.frontier.back().objective),
+              run.frontier.empty()
+                  ? std::string("the frontier is empty")
+                  : "lowest predicted loss " + std::to_string(run.frontier.back().objective),
               ")");
     Solution s = evaluate_choice(p, run.frontier[size_t(i)].choice);
     s.detail = "picked " + options.pick + ": point " + std::to_string(i + 1) + " of " +

@@ -67,7 +67,8 @@ SearchRun run_search(const nlohmann::json& sensitivity, const std::string& where
 // Fills run->plan (layers with bits, Omega, cost, candidates and reason; totals against the
 // budgets; provenance) from run->solution, given run->input and run->built: what run_search does
 // after solving, for callers that choose the bits another way (SDQ).
-void plan_from_solution(SearchRun* run, const nlohmann::json& sensitivity, const std::string& where);
+void plan_from_solution(SearchRun* run, const nlohmann::json& sensitivity,
+                        const std::string& where);
 
 nlohmann::json frontier_json(const SearchRun& run);
 std::string format_text(const SearchRun& run);  // the summary printed on stdout

@@ -328,9 +328,9 @@ QuantizedModel quantize_ptq(const Graph& model, const Plan& plan, const Dataset*
     double fraction = ql.plan.extra_points > 0 ? ql.plan.extra_points : o.extra_points;
     point_layers.push_back(&ql.points);
     // Points per layer; the network scope's budget counts weight elements (K per point).
-    budgets.push_back(int64_t(std::llround(
-        fraction * double(rows.size(0)) *
-        (o.point_scope == PointScope::kNetwork ? double(rows.size(1)) : 1.0))));
+    budgets.push_back(int64_t(
+        std::llround(fraction * double(rows.size(0)) *
+                     (o.point_scope == PointScope::kNetwork ? double(rows.size(1)) : 1.0))));
     energy.push_back(output_energy(rows, gram));
   }
   if (!point_layers.empty()) {

@@ -314,10 +314,10 @@ Target target_from_json(const std::string& json_text, const std::string& where) 
   } catch (const json::parse_error& e) {
     MPQ_FAIL(where, ": not valid JSON (", e.what(), ")");
   }
-  r.object(j, "",
-           {"format", "version", "name", "description", "weight_bits", "act_bits", "pins",
-            "overrides", "ties", "auto_ties", "weight_scheme", "kernels", "latency", "energy",
-            "profile"});
+  r.object(
+      j, "",
+      {"format", "version", "name", "description", "weight_bits", "act_bits", "pins", "overrides",
+       "ties", "auto_ties", "weight_scheme", "kernels", "latency", "energy", "profile"});
   Target t = default_target();
   t.path = where;
   t.name = std::filesystem::path(where).stem().string();

@@ -69,9 +69,9 @@ at::Tensor bin_regularization(const at::Tensor& rows, const at::Tensor& scale,
     at::Tensor lower = at::clamp(at::floor(position.detach()), 0, double(levels - 2));
     at::Tensor fraction = position - lower;
     at::Tensor lower_index = lower.to(at::kLong);
-    at::Tensor occupancy = zeros.index_add(0, lower_index, 1 - fraction)
-                               .index_add(0, lower_index + 1, fraction) /
-                           double(n);
+    at::Tensor occupancy =
+        zeros.index_add(0, lower_index, 1 - fraction).index_add(0, lower_index + 1, fraction) /
+        double(n);
     at::Tensor used = occupancy > 0;
     at::Tensor plogp =
         at::where(used, occupancy * at::log(occupancy.clamp_min(1e-30)), at::zeros_like(occupancy));

@@ -1,7 +1,8 @@
 // The differentiable pieces of quantization-aware training and SDQ (methods.md §5), each a
 // composition of ATen operations whose backward is the estimator named below (tests check every
 // one against finite differences of the function it claims to differentiate):
-//   lsq_fake_quantize   LSQ (Esser et al., 2020): x_hat = (clamp(round(x/s + z), qmin, qmax) - z) s;
+//   lsq_fake_quantize   LSQ (Esser et al., 2020): x_hat = (clamp(round(x/s + z), qmin, qmax) - z)
+//   s;
 //                       d/dx = 1 inside the grid's range, 0 outside (straight-through);
 //                       d/ds = round(v) - v inside (v = x/s), qmin - z or qmax - z outside, times
 //                       the gradient scale g (LSQ's 1/sqrt(N qmax)); z is not learned.

@@ -126,8 +126,8 @@ SdqResult sdq_search(const Graph& model, const SdqProblem& p, const Dataset& tra
     auto it = group_of.find(ql.layer.name);
     if (it == group_of.end() || !ql.weight_quantized) continue;
     LayerScales ls{&ql, {}};
-    at::Tensor rows = to_rows(net.model().graph.initializers.at(ql.layer.weight).detach(),
-                              ql.layout);
+    at::Tensor rows =
+        to_rows(net.model().graph.initializers.at(ql.layer.weight).detach(), ql.layout);
     WeightScaleOptions ws;
     ws.method = "mse";
     for (int b : p.groups[it->second].bits)
@@ -139,15 +139,15 @@ SdqResult sdq_search(const Graph& model, const SdqProblem& p, const Dataset& tra
     const LayerScales* l = &ls;
     const int* current = &index[g];
     const at::Tensor* h = &choice[g];
-    net.executor().set_weight_hook(
-        ls.layer->layer.weight, [l, current, h](const std::string&, const at::Tensor& w) {
-          at::Tensor rows = to_rows(w, l->layer->layout);
-          const int i = *current;
-          at::Tensor high = fake_quantize(rows, l->params[size_t(i)]);
-          if (i == 0) return from_rows(high, l->layer->layout);
-          at::Tensor low = fake_quantize(rows, l->params[size_t(i - 1)]);
-          return from_rows(low + *h * (high - low), l->layer->layout);
-        });
+    net.executor().set_weight_hook(ls.layer->layer.weight,
+                                   [l, current, h](const std::string&, const at::Tensor& w) {
+                                     at::Tensor rows = to_rows(w, l->layer->layout);
+                                     const int i = *current;
+                                     at::Tensor high = fake_quantize(rows, l->params[size_t(i)]);
+                                     if (i == 0) return from_rows(high, l->layer->layout);
+                                     at::Tensor low = fake_quantize(rows, l->params[size_t(i - 1)]);
+                                     return from_rows(low + *h * (high - low), l->layer->layout);
+                                   });
   }
 
   const TrainOptions& t = o.qat.train;
@@ -241,8 +241,7 @@ SdqResult sdq_search(const Graph& model, const SdqProblem& p, const Dataset& tra
       char suffix[96];
       const std::vector<double> now = totals(p, index);
       std::snprintf(suffix, sizeof suffix, "loss %.4f, %s %.3g of %.3g, %zu drops",
-                    loss.item<double>(), p.budgets[0].c_str(), now[0], p.limits[0],
-                    r.drops.size());
+                    loss.item<double>(), p.budgets[0].c_str(), now[0], p.limits[0], r.drops.size());
       if (t.progress) progress.advance(1, suffix);
     }
   }

@@ -60,10 +60,10 @@ struct SdqDrop {
 };
 
 struct SdqResult {
-  std::vector<int> bits;      // chosen weight width per group
-  std::vector<double> beta;   // final beta per group
+  std::vector<int> bits;     // chosen weight width per group
+  std::vector<double> beta;  // final beta per group
   std::vector<SdqDrop> drops;
-  std::vector<double> cost;   // per budget at the chosen widths
+  std::vector<double> cost;  // per budget at the chosen widths
   int64_t steps = 0;
   int start_bits = 0;
   bool met_by_training = false;  // false: forced drops completed it

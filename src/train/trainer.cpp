@@ -38,7 +38,8 @@ void save_checkpoint(const TrainLoop& loop, const Optimizer& opt, const TrainRes
   Graph ckpt = *loop.graph;
   for (auto& [name, t] : ckpt.initializers) t = t.detach().clone();
   for (const auto& [key, t] : opt.state()) ckpt.initializers[kStatePrefix + key] = t;
-  for (const auto& [key, t] : loop.state) ckpt.initializers[kExtraPrefix + key] = t.detach().clone();
+  for (const auto& [key, t] : loop.state)
+    ckpt.initializers[kExtraPrefix + key] = t.detach().clone();
   ckpt.metadata["mpq.train.epochs_done"] =
       std::to_string(r.history.size() + size_t(r.resumed_from));
   ckpt.metadata["mpq.train.best_accuracy"] = std::to_string(r.best_accuracy);
@@ -151,9 +152,9 @@ TrainResult run_training(TrainLoop& loop, const Dataset& data, const TrainOption
     loader.start_epoch(epoch);
     if (loop.start_epoch) loop.start_epoch(epoch);
     loop.set_training(true);
-    Progress progress(loop.name + " epoch " + std::to_string(epoch + 1) + "/" +
-                          std::to_string(o.epochs),
-                      steps_per_epoch);
+    Progress progress(
+        loop.name + " epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs),
+        steps_per_epoch);
     if (!o.progress) progress.finish();
     double loss_sum = 0, correct = 0, seen = 0, lr = 0;
     Batch batch;

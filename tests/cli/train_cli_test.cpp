@@ -16,9 +16,10 @@ using test::expect_one_line_error;
 using test::mpq;
 
 std::vector<std::string> base(const std::string& model, const std::string& out) {
-  return {"-q",    "train", model, "--limit", "256", "--val-limit", "200", "--epochs",
-          "1",     "--calibration-samples", "64", "--mean", "0.286", "--std", "0.353",
-          "-o",    out};
+  return {"-q",          "train",  model,      "--limit", "256",
+          "--val-limit", "200",    "--epochs", "1",       "--calibration-samples",
+          "64",          "--mean", "0.286",    "--std",   "0.353",
+          "-o",          out};
 }
 
 TEST(CliTrain, QatWritesAQuantizedModel) {

@@ -2,12 +2,12 @@
 // (strides, asymmetric pads, dilation, groups) and matrix product against ATen, and the int8
 // ones against an exact integer reference with the requantization round(acc * scale) saturated
 // to u8. Timings are positive and ordered (min <= median <= max); no test asserts a speed.
+#include "hw/onednn.h"
+
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
 #include <vector>
-
-#include "hw/onednn.h"
 
 namespace mpq {
 namespace {
@@ -52,8 +52,7 @@ TEST(OneDnn, Float32ConvolutionMatchesATen) {
     at::Tensor x = at::randn({g.batch, g.in_channels, g.in_h, g.in_w});
     at::Tensor w = at::randn({g.out_channels, g.in_channels / g.groups, g.kernel_h, g.kernel_w});
     at::Tensor b = at::randn({g.out_channels});
-    std::vector<float> y =
-        run_conv(g, KernelType::kFloat32, values(x), values(w), values(b), {});
+    std::vector<float> y = run_conv(g, KernelType::kFloat32, values(x), values(w), values(b), {});
     at::Tensor ref = reference_conv(g, x, w, b);
     ASSERT_EQ(int64_t(y.size()), ref.numel());
     EXPECT_EQ(ref.size(2), g.out_h());
@@ -67,8 +66,8 @@ TEST(OneDnn, Int8ConvolutionIsExactIntegerArithmetic) {
   for (const ConvGeometry& g : geometries()) {
     SCOPED_TRACE(g.describe());
     at::Tensor x = at::randint(0, 256, {g.batch, g.in_channels, g.in_h, g.in_w}, at::kDouble);
-    at::Tensor w = at::randint(-128, 128, {g.out_channels, g.in_channels / g.groups, g.kernel_h,
-                                           g.kernel_w}, at::kDouble);
+    at::Tensor w = at::randint(
+        -128, 128, {g.out_channels, g.in_channels / g.groups, g.kernel_h, g.kernel_w}, at::kDouble);
     std::vector<float> scales;
     for (int64_t c = 0; c < g.out_channels; ++c) scales.push_back(1.0f / float(512 + 97 * c));
     std::vector<float> zero(size_t(g.out_channels), 0.0f);

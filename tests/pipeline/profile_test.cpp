@@ -2,13 +2,14 @@
 // depthwise convolutions, strides, a transformer's token matrices) is timed as a kernel doing
 // exactly the layer's multiply-accumulates, and the written target file loads and prices a
 // latency budget. Timings are not asserted.
+#include "pipeline/profile.h"
+
 #include <gtest/gtest.h>
 
-#include "pipeline/profile.h"
+#include "core/fs.h"
 #include "search/target.h"
 #include "support/test_data.h"
 #include "support/test_util.h"
-#include "core/fs.h"
 
 namespace mpq {
 namespace {
@@ -35,7 +36,7 @@ TEST(Profile, EveryZooLayerIsTimedAtItsOwnShape) {
     Target t = load_target(path);
     EXPECT_EQ(t.latency.layers.size(), r.layers.size());
     for (const auto& [name, bits] : t.latency.layers) {
-      EXPECT_EQ(bits.size(), 8u) << name;  // w2..w8 and w32
+      EXPECT_EQ(bits.size(), 8u) << name;                      // w2..w8 and w32
       EXPECT_DOUBLE_EQ(bits.at("w4"), bits.at("w8")) << name;  // one int8 kernel
     }
     EXPECT_TRUE(kernel_supported(t, 3, 8));

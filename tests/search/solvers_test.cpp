@@ -411,7 +411,7 @@ TEST(Pareto, ConstrainedFrontierPointsAreParetoOptimalUnderTheOtherBudget) {
 
 TEST(Pareto, PicksTheKneeAndTheCheapestWithinALoss) {
   // Objective falls fast until cost 3, then slowly: the knee is at cost 3.
-  std::vector<FrontierPoint> f = {{0, 10, {}}, {1, 6, {}}, {2, 3, {}}, {3, 1, {}},
+  std::vector<FrontierPoint> f = {{0, 10, {}},  {1, 6, {}},   {2, 3, {}},  {3, 1, {}},
                                   {4, 0.8, {}}, {5, 0.6, {}}, {6, 0.5, {}}};
   EXPECT_EQ(pick_knee(f), 3);
   EXPECT_EQ(pick_within_loss(f, 0.9), 4);

@@ -256,9 +256,8 @@ TEST(TargetFiles, MemoryBoundCostsBytesMoved) {
                       "per_byte": {"weights": 1e-3}}})",
       "b.json");
   EXPECT_NEAR(layer_cost(CostKind::kLatency, l, 8, 8, both), 1.048576 + 9.216, 1e-9);
-  std::string msg = error_of([&] {
-    target_from_json(R"({"latency": {"per_byte": {"weights": -1}}})", "n.json");
-  });
+  std::string msg = error_of(
+      [&] { target_from_json(R"({"latency": {"per_byte": {"weights": -1}}})", "n.json"); });
   EXPECT_NE(msg.find("latency.per_byte.weights"), std::string::npos) << msg;
 }
 

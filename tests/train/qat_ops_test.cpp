@@ -2,6 +2,8 @@
 // function each backward claims to differentiate: LSQ against its straight-through surrogate (the
 // rounding offset held fixed), the Gumbel choice against its sigmoid relaxation (the noise held
 // fixed), distillation and bin regularization against themselves (smooth where evaluated).
+#include "train/qat_ops.h"
+
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
@@ -9,7 +11,6 @@
 #include <functional>
 
 #include "quant/scheme.h"
-#include "train/qat_ops.h"
 
 namespace mpq {
 namespace {
@@ -37,8 +38,8 @@ at::Tensor analytic_gradient(const std::function<at::Tensor(const at::Tensor&)>&
 
 TEST(QatOps, LsqForwardIsTheSchemesFakeQuantization) {
   at::Tensor x = at::randn({4, 16}, at::kFloat) * 2;
-  QParams p = params_from_range(at::full({}, -3.0), at::full({}, 2.5), 4,
-                                find_scheme("affine-tensor"));
+  QParams p =
+      params_from_range(at::full({}, -3.0), at::full({}, 2.5), 4, find_scheme("affine-tensor"));
   at::Tensor y = lsq_fake_quantize(x, p.scale, p.zero_point, p.qmin, p.qmax, 0.3);
   EXPECT_TRUE(at::allclose(y, fake_quantize(x, p), 0, 1e-6));
 }
@@ -78,8 +79,8 @@ TEST(QatOps, LsqGradientsMatchFiniteDifferencesOfTheSurrogate) {
   at::Tensor v = x / s + z;
   at::Tensor inside = (v >= qmin) & (v <= qmax);
   at::Tensor formula =
-      at::where(inside, at::round(v) - v, at::where(v < qmin, at::full_like(v, qmin - 1.0),
-                                                    at::full_like(v, qmax - 1.0)));
+      at::where(inside, at::round(v) - v,
+                at::where(v < qmin, at::full_like(v, qmin - 1.0), at::full_like(v, qmax - 1.0)));
   EXPECT_NEAR(gs.item<double>(), g * (formula * weights).sum().item<double>(), 1e-9);
 }
 
@@ -118,9 +119,8 @@ TEST(QatOps, DistillationLossAndItsGradient) {
   at::Tensor pt = at::softmax(teacher / t, 1), log_ps = at::log_softmax(student / t, 1);
   double expected = -(pt * log_ps).sum(1).mean().item<double>() * t * t;
   EXPECT_NEAR(distillation_loss(student, teacher, t).item<double>(), expected, 1e-12);
-  at::Tensor g =
-      analytic_gradient([&](const at::Tensor& s) { return distillation_loss(s, teacher, t); },
-                        student);
+  at::Tensor g = analytic_gradient(
+      [&](const at::Tensor& s) { return distillation_loss(s, teacher, t); }, student);
   at::Tensor ng = numeric_gradient(
       [&](const at::Tensor& s) { return distillation_loss(s, teacher, t).item<double>(); },
       student);
@@ -143,7 +143,8 @@ TEST(QatOps, BinRegularizationGradientAndMinimum) {
       return bin_regularization(r, scale, zero, -4, 3, entropy);
     };
     at::Tensor g = analytic_gradient(f, rows);
-    at::Tensor ng = numeric_gradient([&](const at::Tensor& r) { return f(r).item<double>(); }, rows);
+    at::Tensor ng =
+        numeric_gradient([&](const at::Tensor& r) { return f(r).item<double>(); }, rows);
     EXPECT_TRUE(at::allclose(g, ng, 1e-5, 1e-7)) << entropy << g << ng;
   }
   // Every weight on its level, every level used equally often: both terms are zero.
@@ -151,8 +152,7 @@ TEST(QatOps, BinRegularizationGradientAndMinimum) {
   EXPECT_NEAR(bin_regularization(even, scale, zero, -4, 3, true).item<double>(), 0, 1e-12);
   // The within-bin part alone: weights at k + 0.25 give (0.25)^2 per occupied level.
   at::Tensor shifted = (at::arange(-4, 4, at::kDouble) + 0.25).repeat({2, 1}) * scale;
-  EXPECT_NEAR(bin_regularization(shifted, scale, zero, -4, 3, false).item<double>(), 0.0625,
-              1e-12);
+  EXPECT_NEAR(bin_regularization(shifted, scale, zero, -4, 3, false).item<double>(), 0.0625, 1e-12);
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 // W2A4 must beat the PTQ model it starts from, export a QDQ file ONNX Runtime runs with the same
 // outputs as mpq's simulation, learn its step sizes with LSQ and resume from its checkpoint; BN
 // kept in training mode exports unfolded; SDQ's stage 1 must end within the budget by training.
+#include "train/qat.h"
+
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
@@ -14,7 +16,6 @@
 #include "pipeline/sdq.h"
 #include "quant/simulate.h"
 #include "support/test_util.h"
-#include "train/qat.h"
 
 namespace mpq {
 namespace {
@@ -155,8 +156,7 @@ TEST(Sdq, StageOneLearnsAPlanWithinTheBudget) {
   o.stage1.cost_weight = 0.5;
   o.plan_output = dir + "/plan.json";
   o.train_plan = false;
-  SdqRun r = run_sdq(f.model, test::source_path("examples/models/cnn.onnx"), *f.train, *f.train,
-                     o);
+  SdqRun r = run_sdq(f.model, test::source_path("examples/models/cnn.onnx"), *f.train, *f.train, o);
   EXPECT_TRUE(r.stage1.met_by_training);
   EXPECT_FALSE(r.stage1.drops.empty());
   ASSERT_EQ(r.stage1.cost.size(), 1u);
@@ -171,8 +171,8 @@ TEST(Sdq, StageOneLearnsAPlanWithinTheBudget) {
     EXPECT_NE(l.extra.value("reason", "").find("sdq"), std::string::npos) << l.name;
   }
   // The finished stage 1 is read back, not repeated.
-  SdqRun again = run_sdq(f.model, test::source_path("examples/models/cnn.onnx"), *f.train,
-                         *f.train, o);
+  SdqRun again =
+      run_sdq(f.model, test::source_path("examples/models/cnn.onnx"), *f.train, *f.train, o);
   EXPECT_TRUE(again.stage1_from_file);
   // Budgets below every layer's lowest width stop before training.
   o.budgets = {"avg-bits=1.5"};
