@@ -28,10 +28,10 @@
 #include "exec/runtime.h"
 #include "onnx/io.h"
 #include "pipeline/eval.h"
+#include "pipeline/quantize.h"
 #include "pipeline/run.h"
 #include "pipeline/sdq.h"
 #include "quant/plan.h"
-#include "quant/simulate.h"
 #include "train/qat.h"
 #include "train/trainer.h"
 
@@ -58,12 +58,10 @@ std::string fmt(const char* f, double v) {
 }
 
 double accuracy(const QuantizedModel& q, const Dataset& data) {
-  Executor ex(q.graph);
-  attach_quantizers(&ex, q);
   EvalOptions eo;
   eo.progress = false;
   eo.batch_size = 500;
-  return evaluate(ex, "q", data, eo, nullptr).top1;
+  return evaluate_simulated(q, "q", data, eo, nullptr).top1;
 }
 
 QatOptions qat_options(const Settings& s, const std::string& out, const Dataset& eval) {
@@ -82,14 +80,14 @@ QatOptions qat_options(const Settings& s, const std::string& out, const Dataset&
   return o;
 }
 
-json qat_row(const QatResult& r, double start_seconds) {
+json qat_row(const QatResult& r, double wall_seconds) {
   double train = 0;
   for (const auto& e : r.train.history) train += e.train_seconds;
   return {{"top1", r.train.best_accuracy},
           {"best_epoch", r.train.best_epoch},
           {"avg_weight_bits", r.sizes.weight_bits_average},
           {"epoch_train_seconds", train / double(std::max<size_t>(r.train.history.size(), 1))},
-          {"wall_seconds", start_seconds}};
+          {"wall_seconds", wall_seconds}};
 }
 
 }  // namespace
@@ -194,8 +192,8 @@ int main(int argc, char** argv) {
         json ur = {{"weight_bits", u}};
         ur["ptq_top1"] = accuracy(quantize_ptq(model, plan, train.get(), o.ptq), *eval);
         auto start = std::chrono::steady_clock::now();
-        ur["qat"] = qat_row(train_qat(model, plan, *train, *train, o), 0);
-        ur["qat"]["wall_seconds"] = bench::seconds_since(start);
+        QatResult r = train_qat(model, plan, *train, *train, o);
+        ur["qat"] = qat_row(r, bench::seconds_since(start));
         uniform_cache[ukey] = ur;
         std::fprintf(stderr, "  uniform W%dA%d: PTQ %.2f %%, QAT %.2f %% (QAT epoch %.1f s)\n", u,
                      s.act_bits, 100 * ur["ptq_top1"].get<double>(),
@@ -237,8 +235,8 @@ int main(int argc, char** argv) {
         Plan plan = load_plan(join_path(best_dir, "plan.json"));
         QatOptions o = qat_options(s, join_path(best_dir, "qat.onnx"), *eval);
         auto start = std::chrono::steady_clock::now();
-        row["searched_qat"] = qat_row(train_qat(model, plan, *train, *train, o), 0);
-        row["searched_qat"]["wall_seconds"] = bench::seconds_since(start);
+        QatResult r = train_qat(model, plan, *train, *train, o);
+        row["searched_qat"] = qat_row(r, bench::seconds_since(start));
         row["searched_ptq_top1"] = best_ptq;
       }
       // SDQ.
@@ -252,8 +250,7 @@ int main(int argc, char** argv) {
         so.plan_output = join_path(work, arch + ".sdq." + b + ".plan.json");
         auto start = std::chrono::steady_clock::now();
         SdqRun r = run_sdq(model, path, *train, *train, so);
-        row["sdq"] = qat_row(r.stage2, 0);
-        row["sdq"]["wall_seconds"] = bench::seconds_since(start);
+        row["sdq"] = qat_row(r.stage2, bench::seconds_since(start));
         row["sdq"]["stage1"] = to_json(r.stage1);
       }
       const json& un = row["uniform"];

@@ -15,7 +15,6 @@
 #include "pipeline/quantize.h"
 #include "pipeline/sdq.h"
 #include "pipeline/zoo.h"
-#include "quant/simulate.h"
 #include "train/trainer.h"
 
 namespace mpq::cli {
@@ -193,12 +192,10 @@ void add_train_command(CLI::App& app) {
       if (a->no_kd) q.kd_weight = 0;
       q.bin_entropy = !a->no_entropy;
       q.validate = [&](const QuantizedModel& qm) {
-        Executor ex(qm.graph);
-        attach_quantizers(&ex, qm);
         EvalOptions eo;
         eo.batch_size = 500;
         eo.progress = false;
-        EvalResult r = evaluate(ex, "quantized", *val_data, eo, nullptr);
+        EvalResult r = evaluate_simulated(qm, "quantized", *val_data, eo, nullptr);
         return EpochScore{r.top1, r.loss};
       };
       nlohmann::json j = {{"output", t.output}};

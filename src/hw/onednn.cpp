@@ -249,8 +249,6 @@ std::string MatMulGeometry::describe() const {
   return o.str();
 }
 
-const char* kernel_name(KernelType type) { return type == KernelType::kInt8 ? "int8" : "f32"; }
-
 namespace {
 
 KernelTiming time_prepared(Prepared& p, dnnl::stream& s, const TimingOptions& o) {
@@ -278,18 +276,16 @@ KernelTiming time_matmul(const MatMulGeometry& g, KernelType type, const TimingO
   return time_prepared(p, s, o);
 }
 
-KernelTiming time_pass(const KernelPass& pass, KernelType type, const TimingOptions& o) {
+KernelTiming time_pass(const std::vector<Kernel>& pass, KernelType type, const TimingOptions& o) {
   dnnl::stream s(cpu_engine());
   std::vector<Prepared> prepared;
-  size_t conv = 0, mm = 0;
-  for (bool is_conv : pass.order_is_conv) {
+  for (const Kernel& kernel : pass) {
     const uint64_t seed = 7 + 3 * prepared.size();
-    if (is_conv) {
-      MPQ_ASSERT(conv < pass.convs.size(), "pass order names more convolutions than it has");
-      prepared.push_back(prepare_conv_for_timing(pass.convs[conv++], type, s, seed));
+    if (const auto* conv = std::get_if<ConvGeometry>(&kernel)) {
+      prepared.push_back(prepare_conv_for_timing(*conv, type, s, seed));
     } else {
-      MPQ_ASSERT(mm < pass.matmuls.size(), "pass order names more products than it has");
-      prepared.push_back(prepare_matmul_for_timing(pass.matmuls[mm++], type, s, seed));
+      prepared.push_back(
+          prepare_matmul_for_timing(std::get<MatMulGeometry>(kernel), type, s, seed));
     }
   }
   KernelTiming k = time_runs(

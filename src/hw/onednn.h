@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <variant>
 #include <vector>
 
 namespace mpq {
@@ -34,7 +35,6 @@ struct MatMulGeometry {
 };
 
 enum class KernelType { kFloat32, kInt8 };
-const char* kernel_name(KernelType type);  // "f32", "int8"
 
 struct TimingOptions {
   int warmup = 3;
@@ -54,13 +54,9 @@ KernelTiming time_matmul(const MatMulGeometry& g, KernelType type, const TimingO
 
 // Several kernels run back to back as one pass (a network's layers in order), each with its own
 // buffers; the pass is timed as above. For the check that per-kernel times add up.
-struct KernelPass {
-  std::vector<ConvGeometry> convs;
-  std::vector<MatMulGeometry> matmuls;
-  std::vector<bool>
-      order_is_conv;  // in pass order: true takes the next conv, false the next matmul
-};
-KernelTiming time_pass(const KernelPass& pass, KernelType type, const TimingOptions& options);
+using Kernel = std::variant<ConvGeometry, MatMulGeometry>;
+KernelTiming time_pass(const std::vector<Kernel>& pass, KernelType type,
+                       const TimingOptions& options);
 
 // Runs one kernel on given data (NCHW / OIHW or [k, n] row-major, plain float values; for int8 the
 // values must be integers in range: src in [0, 255], weights in [-128, 127]) and returns the output

@@ -133,7 +133,7 @@ ProfileResult profile_model(const Graph& g, const std::string& model_path,
   for (const auto& q : find_quantizable_layers(g)) quant[q.name] = q;
   const int64_t batch =
       s.input_shapes.empty() || s.input_shapes[0].empty() ? 1 : s.input_shapes[0][0];
-  KernelPass pass;
+  std::vector<Kernel> pass;
   nlohmann::json latency = nlohmann::json::object(), details = nlohmann::json::object(),
                  not_timed = nlohmann::json::object();
   Progress progress("profile", int64_t(s.layers.size()));
@@ -161,14 +161,13 @@ ProfileResult profile_model(const Graph& g, const std::string& model_path,
         lp.f32 = time_conv(conv, KernelType::kFloat32, o.timing);
         lp.int8 = time_conv(conv, KernelType::kInt8, o.timing);
         lp.kernel_macs = conv.macs() / std::max<int64_t>(conv.batch, 1);
-        pass.convs.push_back(conv);
+        pass.push_back(conv);
       } else {
         lp.f32 = time_matmul(mm, KernelType::kFloat32, o.timing);
         lp.int8 = time_matmul(mm, KernelType::kInt8, o.timing);
         lp.kernel_macs = mm.macs() / std::max<int64_t>(batch, 1);
-        pass.matmuls.push_back(mm);
+        pass.push_back(mm);
       }
-      pass.order_is_conv.push_back(is_conv);
       r.sum_f32_ms += lp.f32.median_ms;
       r.sum_int8_ms += lp.int8.median_ms;
       nlohmann::json entry = nlohmann::json::object();
@@ -187,8 +186,7 @@ ProfileResult profile_model(const Graph& g, const std::string& model_path,
     progress.advance();
   }
   progress.finish();
-  MPQ_CHECK(!pass.order_is_conv.empty(), model_path, ": no layer could be timed (",
-            not_timed.dump(), ")");
+  MPQ_CHECK(!pass.empty(), model_path, ": no layer could be timed (", not_timed.dump(), ")");
   r.pass_f32 = time_pass(pass, KernelType::kFloat32, o.timing);
   r.pass_int8 = time_pass(pass, KernelType::kInt8, o.timing);
 

@@ -95,16 +95,22 @@ QuantizeResult run_quantize(const Graph& model, const Plan& plan, const Dataset*
   return r;
 }
 
+EvalResult evaluate_simulated(const QuantizedModel& model, const std::string& label,
+                              const Dataset& data, const EvalOptions& options,
+                              const Executor* reference) {
+  Executor quantized(model.graph);
+  attach_quantizers(&quantized, model);
+  return evaluate(quantized, label, data, options, reference);
+}
+
 void evaluate_quantized(const Graph& float_model, QuantizeResult* r, const Dataset& data,
                         const EvalOptions& options) {
   Graph folded = float_model;
   fold_batchnorm(&folded);
   Executor reference(folded);
-  Executor quantized(r->model.graph);
-  attach_quantizers(&quantized, r->model);
   r->float_eval = evaluate(reference, float_model.source, data, options, nullptr);
   r->quant_eval =
-      evaluate(quantized, float_model.source + " (quantized)", data, options, &reference);
+      evaluate_simulated(r->model, float_model.source + " (quantized)", data, options, &reference);
   r->evaluated = true;
 }
 

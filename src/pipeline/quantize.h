@@ -37,6 +37,12 @@ struct QuantizeResult {
 QuantizeResult run_quantize(const Graph& model, const Plan& plan, const Dataset* calibration,
                             const PtqOptions& ptq, const QdqOptions& qdq,
                             const std::string& output);
+// A quantized model run in mpq's executor with its static quantizers (simulate.h) over `data`;
+// `reference` as in evaluate(). Example: evaluate_simulated(q.model, "q", *data, {}, nullptr).
+EvalResult evaluate_simulated(const QuantizedModel& model, const std::string& label,
+                              const Dataset& data, const EvalOptions& options,
+                              const Executor* reference);
+
 // Simulated accuracy of a quantized model, agreement against the float model.
 void evaluate_quantized(const Graph& float_model, QuantizeResult* result, const Dataset& data,
                         const EvalOptions& options);

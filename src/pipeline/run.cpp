@@ -281,9 +281,7 @@ RunSummary run_pipeline(const std::string& model_path, const Dataset& calibratio
   eo.reference_outputs = &reference_outputs;
   EvalResult float_eval = evaluate(reference, model.source, evaluation, eo, nullptr);
   auto evaluate_config = [&](QuantizeResult& q) {
-    Executor quantized(q.model.graph);
-    attach_quantizers(&quantized, q.model);
-    return evaluate(quantized, model.source + " (quantized)", evaluation, eo, &reference);
+    return evaluate_simulated(q.model, model.source + " (quantized)", evaluation, eo, &reference);
   };
   run["float"] = {{"size_bytes", mixed.float_file_bytes},
                   {"weight_size_bytes", mixed.sizes.float_paper_bytes},

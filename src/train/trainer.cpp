@@ -83,13 +83,12 @@ std::map<std::string, at::Tensor> load_checkpoint(TrainLoop& loop, const std::st
   return opt_state;
 }
 
-void check_options(const TrainOptions& o, const Dataset& data) {
+void check_options(const TrainOptions& o) {
   MPQ_CHECK(!o.output.empty(), "train: an output path (-o) is required");
   MPQ_CHECK(o.epochs > 0, "--epochs: expected a positive number, found ", o.epochs);
   MPQ_CHECK(o.batch_size > 0, "--batch-size: expected a positive number, found ", o.batch_size);
   MPQ_CHECK(o.label_smoothing >= 0 && o.label_smoothing < 1,
             "--label-smoothing: expected a value in [0, 1), found ", o.label_smoothing);
-  (void)data;
 }
 
 }  // namespace
@@ -123,7 +122,7 @@ at::Tensor augment_batch(const at::Tensor& x, int64_t padding, bool flip, at::Ge
 }
 
 TrainResult run_training(TrainLoop& loop, const Dataset& data, const TrainOptions& o) {
-  check_options(o, data);
+  check_options(o);
   MPQ_CHECK(loop.graph && loop.loss && loop.validate && loop.save_best && loop.set_training,
             loop.name, ": incomplete training loop");
   MPQ_CHECK(!loop.params.empty(), loop.graph->source, ": no trainable weights");

@@ -109,10 +109,7 @@ TEST(OneDnn, TimingsAreOrderedAndNamed) {
     EXPECT_LE(k.median_ms, k.max_ms);
     EXPECT_GE(k.runs_per_sample, 1);
     EXPECT_FALSE(k.implementation.empty());
-    KernelPass pass;
-    pass.convs = {geometries()[0], geometries()[2]};
-    pass.matmuls = {MatMulGeometry{1, 64, 10}};
-    pass.order_is_conv = {true, true, false};
+    std::vector<Kernel> pass = {geometries()[0], geometries()[2], MatMulGeometry{1, 64, 10}};
     EXPECT_GT(time_pass(pass, t, o).median_ms, 0);
   }
   EXPECT_NE(onednn_version().find("oneDNN"), std::string::npos);

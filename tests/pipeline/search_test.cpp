@@ -109,8 +109,8 @@ TEST(RunSearch, PicksAPointOnTheFrontierUnderSeveralBudgets) {
     EXPECT_GE(run.solution.objective, at_budget.solution.objective - 1e-12);
   }
   // loss=1e9 takes the cheapest point of all.
-  EXPECT_DOUBLE_EQ(run_search(three_layers(), "s.json", o).solution.cost[0],
-                   run_search(three_layers(), "s.json", o).frontier.front().cost);
+  SearchRun cheapest = run_search(three_layers(), "s.json", o);
+  EXPECT_DOUBLE_EQ(cheapest.solution.cost[0], cheapest.frontier.front().cost);
   o.pick = "loss=-1";
   EXPECT_THROW(run_search(three_layers(), "s.json", o), Error);
   o.pick = "elbow";
