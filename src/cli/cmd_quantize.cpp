@@ -41,23 +41,23 @@ void add_quantize_command(CLI::App& app) {
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
       "quantize", "post-training quantization to a QDQ ONNX model (rtn, mse, multipoint)");
-  cmd->footer(table_help());
   cmd->add_option("model", a->model, "float ONNX model")->required();
   cmd->add_option("--bits", a->bits, "uniform bits W or W/A (e.g. 4/8; no /A: float activations)");
   cmd->add_option("--plan", a->plan, "per-layer plan (plan.json, docs/plan.md)");
   add_data_options(*cmd, a->data, false);
-  cmd->add_option("-m,--method", a->ptq.method, "rtn | mse | multipoint")->capture_default_str();
-  cmd->add_option("--observer", a->ptq.observer,
-                  "activation observer (default: minmax for rtn, mse otherwise)");
-  cmd->add_option("--weight-scale", a->ptq.weight_scale.method,
-                  "weight scale method (default: maxabs for rtn, mse otherwise)");
+  auto* method = cmd->add_option("-m,--method", a->ptq.method, "rtn | mse | multipoint")
+                     ->capture_default_str();
+  auto* observer = cmd->add_option("--observer", a->ptq.observer,
+                                   "activation observer (default: minmax for rtn, mse otherwise)");
+  auto* scale = cmd->add_option("--weight-scale", a->ptq.weight_scale.method,
+                                "weight scale method (default: maxabs for rtn, mse otherwise)");
   cmd->add_option("--clip-error", a->ptq.clip_error,
                   "what mse clipping and multipoint points minimise: output (the layer's output "
                   "error on calibration data) or weight (the plain weight error)")
       ->capture_default_str();
-  cmd->add_option("--percentile", a->ptq.observer_options.percentile,
-                  "percentile for the percentile observer")
-      ->capture_default_str();
+  auto* percentile = cmd->add_option("--percentile", a->ptq.observer_options.percentile,
+                                     "percentile for the percentile observer")
+                         ->capture_default_str();
   cmd->add_option("--scheme", a->scheme, "weight scheme for --bits")->capture_default_str();
   cmd->add_option("--act-scheme", a->act_scheme, "activation scheme for --bits")
       ->capture_default_str();
@@ -86,7 +86,10 @@ void add_quantize_command(CLI::App& app) {
                   "also evaluate float and quantized (simulated) accuracy on this data");
   cmd->add_flag("--json", a->json, "print JSON");
   cmd->add_option("-o,--output", a->output, "quantized ONNX model to write")->required();
-  cmd->callback([a] {
+  cmd->footer(table_help() +
+              "\nA plan from `mpq search --proxy-search` names its quantizer (method, observer,\n"
+              "weight scale, percentile); flags given here win over it.\n");
+  cmd->callback([a, method, observer, scale, percentile] {
     // The --bits/--plan check first, before the model is read.
     if (a->bits.empty() == a->plan.empty()) plan_from_args(a->plan, a->bits, Graph(), "quantize");
     Graph model = import_onnx(a->model);
@@ -98,6 +101,14 @@ void add_quantize_command(CLI::App& app) {
         l.act.scheme = a->act_scheme;
       }
       check_plan(plan, model, "--bits");
+    }
+    if (plan.extra.contains("quantizer")) {
+      const PtqOptions chosen = plan_quantizer(plan, a->plan);
+      if (!method->count()) a->ptq.method = chosen.method;
+      if (!observer->count()) a->ptq.observer = chosen.observer;
+      if (!scale->count()) a->ptq.weight_scale.method = chosen.weight_scale.method;
+      if (!percentile->count())
+        a->ptq.observer_options.percentile = chosen.observer_options.percentile;
     }
     a->ptq.bias_correction = !a->no_bias_correction;
     a->ptq.fold_batchnorm = !a->no_fold;

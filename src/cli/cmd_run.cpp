@@ -48,7 +48,7 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--eval-limit", a->eval_limit, "evaluate on the first N samples only");
   cmd->add_option("--budget", a->options.budgets, "KIND=VALUE, e.g. avg-bits=3, size=0.5r")
       ->required();
-  cmd->add_option("--method", a->options.method, "mpqco | hawq | ompq | pareto | multipoint")
+  cmd->add_option("--method", a->options.method, "mpqco | hawq | ompq | pareto | lcpaq | multipoint")
       ->capture_default_str();
   cmd->add_option("--metric", a->options.metric, "sensitivity metric (overrides the method's)");
   cmd->add_option("--solver", a->options.solver, "search solver (overrides the method's)");
@@ -66,6 +66,12 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--uniform", a->options.uniform_bits,
                   "uniform weight bits to compare with (activations 8)")
       ->delimiter(',')
+      ->capture_default_str();
+  cmd->add_option("--proxy-evals", a->options.proxy_evals,
+                  "lcpaq: candidates the proxy search scores")
+      ->capture_default_str();
+  cmd->add_option("--proxy-samples", a->options.proxy_samples,
+                  "lcpaq: calibration samples the KL proxy is measured on")
       ->capture_default_str();
   cmd->add_option("--frontier-evals", a->options.frontier_evals,
                   "frontier points to quantize and evaluate for the report")

@@ -1,10 +1,14 @@
 // mpq search --sensitivity S --budget KIND=VALUE ... [--target T] [--solver NAME] -o plan.json
 // [--frontier frontier.json]
+// mpq search --proxy-search --model M --data D --sensitivity S --budget ... [--validate-data V]
+// [--proxy-log log.json] -o plan.json
 #include <nlohmann/json.hpp>
 
 #include "cli/common.h"
 #include "core/error.h"
 #include "core/fs.h"
+#include "onnx/io.h"
+#include "pipeline/proxy_search.h"
 #include "pipeline/search.h"
 #include "search/cost.h"
 
@@ -19,6 +23,10 @@ std::string search_help() {
   s += "\nbudgets (--budget KIND=VALUE, repeatable; VALUE with a unit, or 0.5r between the\n"
        "cheapest and the most expensive choice, or 0.4x of the most expensive):\n";
   for (const auto& k : cost_kind_table()) s += "  " + std::string(k.name) + ": " + k.summary + "\n";
+  s += "\n--proxy-search (LCPAQ) also searches the candidate widths, pinned first/last layers,\n"
+       "the activation observer, the weight scale, the split between budgets and OMPQ's beta,\n"
+       "scoring each candidate by the KL of its PTQ model to the float model on --proxy-samples\n"
+       "calibration samples (docs/search.md). It needs --model and --data.\n";
   return s;
 }
 
@@ -29,6 +37,10 @@ void add_search_command(CLI::App& app) {
     std::string sensitivity, output, frontier;
     SearchOptions options;
     bool json = false;
+    bool proxy = false;
+    std::string model, validate, proxy_log;
+    DataArgs data;
+    ProxySearchOptions proxy_options;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
@@ -54,7 +66,68 @@ void add_search_command(CLI::App& app) {
                   "loss=X for the cheapest point with predicted loss <= X");
   cmd->add_flag("--json", a->json, "print the plan as JSON instead of a table");
   cmd->add_option("-o,--output", a->output, "write plan.json here");
-  cmd->callback([a] {
+  ProxySearchOptions& po = a->proxy_options;
+  cmd->add_flag("--proxy-search", a->proxy,
+                "search the quantization hyper-parameters too, scored by a proxy (LCPAQ)");
+  cmd->add_option("--model", a->model, "--proxy-search: the float ONNX model");
+  add_data_options(*cmd, a->data, false);
+  cmd->add_option("--proxy-evals", po.evaluations, "--proxy-search: candidates to score")
+      ->capture_default_str();
+  cmd->add_option("--proxy-population", po.population, "--proxy-search: population size")
+      ->capture_default_str();
+  cmd->add_option("--proxy-samples", po.proxy_samples,
+                  "--proxy-search: calibration samples the KL proxy is measured on")
+      ->capture_default_str();
+  cmd->add_option("--proxy-seed", po.seed, "--proxy-search: seed of the evolution")
+      ->capture_default_str();
+  cmd->add_option("--proxy-score", po.score,
+                  "--proxy-search: proxy, or full (score by --validate-data: the slow search)")
+      ->capture_default_str();
+  cmd->add_option("--calibration-samples", po.ptq.calibration_samples,
+                  "--proxy-search: PTQ calibration samples")
+      ->capture_default_str();
+  cmd->add_option("--act-bits", po.act_bits,
+                  "--proxy-search: activation widths to choose from (one for the whole model)")
+      ->delimiter(',');
+  cmd->add_option("--validate-data", a->validate,
+                  "--proxy-search: evaluate every candidate on these data too and report the "
+                  "proxy's rank correlation with them");
+  cmd->add_option("--validate-limit", po.validation_samples,
+                  "--proxy-search: evaluate on the first N samples of --validate-data");
+  cmd->add_option("--proxy-log", a->proxy_log,
+                  "--proxy-search: write every candidate and the validation here (JSON)");
+  cmd->callback([a, cmd] {
+    if (a->proxy) {
+      MPQ_CHECK(!a->model.empty() && !a->data.spec.empty(),
+                "search --proxy-search: --model and --data are needed (the candidates are "
+                "quantized and run)");
+      MPQ_CHECK(a->frontier.empty() && a->options.pick.empty(),
+                "search --proxy-search: --frontier and --pick are not available with it");
+      nlohmann::json s = load_json(a->sensitivity);
+      Graph model = import_onnx(a->model);
+      auto calibration = open_data(a->data, &model);
+      std::unique_ptr<Dataset> validation;
+      if (!a->validate.empty()) {
+        DataArgs v = a->data;
+        v.spec = a->validate;
+        v.limit = -1;
+        validation = open_data(v, &model);
+      }
+      a->proxy_options.search = a->options;
+      ProxySearchResult r = run_proxy_search(model, s, a->sensitivity, *calibration,
+                                             validation.get(), a->proxy_options);
+      std::string plan = to_json(r.search.plan).dump(1) + "\n";
+      if (!a->output.empty()) emit(plan, a->output);
+      if (!a->proxy_log.empty()) emit(to_json(r).dump(1) + "\n", a->proxy_log);
+      emit(a->json ? plan
+                   : format_text(r) + (a->output.empty() ? "" : "wrote " + a->output + "\n") +
+                         (a->proxy_log.empty() ? "" : "wrote " + a->proxy_log + "\n"),
+           "");
+      return;
+    }
+    for (const std::string flag : {"--model", "--data", "--validate-data", "--proxy-log"}) {
+      MPQ_CHECK(cmd->count(flag) == 0, "search: ", flag, " belongs to --proxy-search");
+    }
     nlohmann::json s = load_json(a->sensitivity);
     if (!a->frontier.empty() && a->options.frontier_points <= 0) a->options.frontier_points = 200;
     SearchRun run = run_search(s, a->sensitivity, a->options);

@@ -79,6 +79,32 @@ std::pair<int, int> parse_bits(const std::string& text, const std::string& flag)
   return {w, a};
 }
 
+PtqOptions plan_quantizer(const Plan& plan, const std::string& where) {
+  PtqOptions o;
+  if (!plan.extra.contains("quantizer")) return o;
+  const nlohmann::json& q = plan.extra.at("quantizer");
+  MPQ_CHECK(q.is_object(), where, ": quantizer: expected an object, found ", q.type_name());
+  auto text = [&](const char* field, std::string* out) {
+    if (!q.contains(field)) return;
+    MPQ_CHECK(q.at(field).is_string(), where, ": quantizer.", field, ": expected a string, found ",
+              q.at(field).dump());
+    *out = q.at(field).get<std::string>();
+  };
+  text("method", &o.method);
+  text("observer", &o.observer);
+  text("weight_scale", &o.weight_scale.method);
+  bool known = false;
+  for (const auto& m : ptq_methods()) known |= m == o.method;
+  MPQ_CHECK(known, where, ": quantizer.method: expected rtn, mse or multipoint, found '", o.method,
+            "'");
+  if (q.contains("percentile")) {
+    MPQ_CHECK(q.at("percentile").is_number(), where,
+              ": quantizer.percentile: expected a number, found ", q.at("percentile").dump());
+    o.observer_options.percentile = q.at("percentile").get<double>();
+  }
+  return o;
+}
+
 QuantizeResult run_quantize(const Graph& model, const Plan& plan, const Dataset* calibration,
                             const PtqOptions& ptq, const QdqOptions& qdq,
                             const std::string& output) {

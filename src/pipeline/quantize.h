@@ -20,6 +20,11 @@ namespace mpq {
 // "4" -> {4, 32} (weights only), "4/8" -> {4, 8}; the error names `flag`.
 std::pair<int, int> parse_bits(const std::string& text, const std::string& flag);
 
+// The quantizer a plan names in its "quantizer" section ({"method", "observer", "weight_scale",
+// "percentile"}, written by the proxy search), over PtqOptions' defaults; throws naming `where`
+// for a field of the wrong type or value.
+PtqOptions plan_quantizer(const Plan& plan, const std::string& where);
+
 struct QuantizeResult {
   QuantizedModel model;
   SizeReport sizes;

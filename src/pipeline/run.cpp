@@ -24,10 +24,12 @@
 #include "pipeline/inspect.h"
 #include "pipeline/onnxruntime.h"
 #include "pipeline/quantize.h"
+#include "pipeline/proxy_search.h"
 #include "pipeline/report.h"
 #include "pipeline/search.h"
 #include "quant/simulate.h"
 #include "search/budget.h"
+#include "search/solvers.h"
 #include "sensitivity/output_kind.h"
 
 namespace mpq {
@@ -42,6 +44,9 @@ const MethodPreset kMethods[] = {
      "OMPQ: orthogonality of layer features from 32 unlabelled samples, linear program"},
     {"pareto", "hessian", "pareto", "mse",
      "LCPAQ's Pareto frontier: Hessian trace, the exact frontier point at the budget"},
+    {"lcpaq", "hessian", "ilp", "mse",
+     "LCPAQ: Hutchinson Hessian trace, ILP under every budget, and a proxy search of the "
+     "quantization hyper-parameters (widths, pins, observer, weight scale, budget split)"},
     {"multipoint", "", "", "multipoint",
      "multipoint PTQ: uniform low bits plus extra points where the output error is largest"},
 };
@@ -240,7 +245,38 @@ RunSummary run_pipeline(const std::string& model_path, const Dataset& calibratio
 
   // Search: the plan at the budget and the frontier of the first budget.
   stages.begin("search");
-  SearchRun search = run_search(sensitivity, sensitivity_path, search_options);
+  SearchRun search;
+  if (std::string(method.name) == "lcpaq") {
+    // LCPAQ: the ILP inside a proxy search of the quantization hyper-parameters; the chosen
+    // quantizer settings quantize the model unless --quantizer was given.
+    ProxySearchOptions po;
+    po.search = search_options;
+    po.search.frontier_points = 0;
+    po.evaluations = o.proxy_evals;
+    po.proxy_samples = o.proxy_samples;
+    po.ptq = ptq;
+    ProxySearchResult r = run_proxy_search(model, sensitivity, sensitivity_path, calibration,
+                                           nullptr, po);
+    write_file_atomic(join_path(dir, "proxy_search.json"), to_json(r).dump(1) + "\n");
+    search = std::move(r.search);
+    const Problem& p = search.built.problem;
+    search.frontier = p.budgets.size() == 1
+                          ? pareto_frontier(p, 0, 200, search_options.solver_options)
+                          : constrained_frontier(p, 0, 30, search_options.solver_options);
+    if (!o.quantizer_given) {
+      ptq.method = r.ptq.method;
+      ptq.observer = r.ptq.observer;
+      ptq.weight_scale.method = r.ptq.weight_scale.method;
+      ptq.observer_options.percentile = r.ptq.observer_options.percentile;
+      run["method"]["quantizer"] = ptq.method;
+    }
+    run["method"]["proxy_search"] = {
+        {"settings", r.candidates[r.best].settings}, {"kl", r.candidates[r.best].kl},
+        {"candidates", r.scored},                     {"seconds", r.search_seconds},
+        {"log", "proxy_search.json"}};
+  } else {
+    search = run_search(sensitivity, sensitivity_path, search_options);
+  }
   MPQ_CHECK(!search.solution.choice.empty(), "mpq run: solver ", search.solver,
             ": the budgets cannot be met together (", status_name(search.solution.status),
             "), though each alone can: relax one of them");

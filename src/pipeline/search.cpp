@@ -82,7 +82,7 @@ std::map<int, double> omegas(const nlohmann::json& e, const char* key, const std
   return out;
 }
 
-std::string weight_scheme(const Target& t) {
+std::string scheme_of(const Target& t) {
   std::string kind = t.zero_points ? "affine" : "sym";
   return kind + (t.per_channel ? "-channel" : "-tensor");
 }
@@ -204,7 +204,7 @@ void plan_from_solution(SearchRun* run_ptr, const nlohmann::json& j, const std::
       LayerPlan lp;
       lp.name = l.info.name;
       lp.weight = weight_spec(item.weight_bits);
-      if (item.weight_bits < 16) lp.weight.scheme = weight_scheme(in.target);
+      if (item.weight_bits < 16) lp.weight.scheme = scheme_of(in.target);
       lp.act = activation_spec(item.act_bits);
       double omega = (item.weight_bits >= 16 ? 0.0 : l.weight_omega.at(item.weight_bits)) +
                      (l.act_omega.count(item.act_bits) ? l.act_omega.at(item.act_bits) : 0.0);
@@ -326,6 +326,8 @@ SearchRun run_search(const nlohmann::json& j, const std::string& where,
   plan_from_solution(&run, j, where);
   return run;
 }
+
+std::string weight_scheme(const Target& target) { return scheme_of(target); }
 
 nlohmann::json frontier_json(const SearchRun& run) {
   const Problem& p = run.built.problem;

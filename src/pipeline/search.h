@@ -70,6 +70,9 @@ SearchRun run_search(const nlohmann::json& sensitivity, const std::string& where
 void plan_from_solution(SearchRun* run, const nlohmann::json& sensitivity,
                         const std::string& where);
 
+// The weight scheme a target's plans use: sym or affine, per channel or per tensor.
+std::string weight_scheme(const Target& target);
+
 nlohmann::json frontier_json(const SearchRun& run);
 std::string format_text(const SearchRun& run);  // the summary printed on stdout
 

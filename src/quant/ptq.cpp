@@ -20,7 +20,7 @@ constexpr int64_t kMaxGramElements = int64_t(1) << 24;
 
 // What the calibration pass accumulates for one layer.
 struct LayerStats {
-  std::unique_ptr<Observer> observer;
+  std::vector<std::unique_ptr<Observer>> observers;  // one per observer setting
   bool want_mean = false, want_gram = false, want_square = false;
   at::Tensor patch_sum;   // [groups, K] float64
   at::Tensor square_sum;  // [groups, K] float64
@@ -57,10 +57,10 @@ void calibrate(const Graph& g, const std::vector<QuantizedLayer>& layers,
   }
   for (size_t i = 0; i < layers.size(); ++i) {
     LayerStats& s = (*stats)[i];
-    if (!s.observer && !s.want_mean && !s.want_gram && !s.want_square) continue;
+    if (s.observers.empty() && !s.want_mean && !s.want_gram && !s.want_square) continue;
     const QuantizedLayer& ql = layers[i];
     ex.set_value_hook(ql.act_value, [&g, &ql, &s, &o](const std::string&, const at::Tensor& x) {
-      if (s.observer) s.observer->observe(x);
+      for (auto& observer : s.observers) observer->observe(x);
       if (s.want_mean || s.want_gram || s.want_square) {
         at::Tensor p = layer_patches(g, ql.layer, x).to(at::kDouble);
         if (s.want_mean || s.want_square) s.patch_rows += p.size(1);
@@ -243,8 +243,9 @@ Graph prepare_graph(const Graph& model, const Plan& plan, bool fold_bn) {
   return g;
 }
 
-QuantizedModel quantize_ptq(const Graph& model, const Plan& plan, const Dataset* calibration,
-                            const PtqOptions& o) {
+namespace {
+
+void check_options(const PtqOptions& o) {
   bool known_method = false;
   for (const auto& m : ptq_methods()) known_method |= m == o.method;
   MPQ_CHECK(known_method, "--method: expected rtn, mse or multipoint, found '", o.method, "'");
@@ -253,11 +254,14 @@ QuantizedModel quantize_ptq(const Graph& model, const Plan& plan, const Dataset*
   MPQ_CHECK(o.clip_error == "output" || o.clip_error == "weight",
             "--clip-error: expected output or weight, found '", o.clip_error, "'");
   MPQ_CHECK(o.extra_points >= 0, "--points: expected a fraction >= 0, found ", o.extra_points);
-  check_plan(plan, model, "plan");
+}
 
+// Step 1 and the layers of the plan, weights and ranges still to come.
+QuantizedModel start_model(const Graph& model, const Plan& plan, const PtqOptions& o) {
+  check_plan(plan, model, "plan");
   QuantizedModel qm;
   qm.graph = prepare_graph(model, plan, o.fold_batchnorm);
-  Graph& g = qm.graph;
+  const Graph& g = qm.graph;
   for (const auto& layer : find_quantizable_layers(g)) {
     const LayerPlan* lp = plan.find(layer.name);
     if (!lp) continue;
@@ -275,32 +279,88 @@ QuantizedModel quantize_ptq(const Graph& model, const Plan& plan, const Dataset*
     ql.multipoint = wants_points;
     qm.layers.push_back(std::move(ql));
   }
+  return qm;
+}
+
+// Which statistics a layer needs: the input mean (bias correction), the patch Gram matrix (mse
+// clipping of the output error, multipoint) or only its diagonal (G too large, or not per channel).
+void plan_stats(Graph* g, QuantizedLayer* ql, const PtqOptions& o, LayerStats* s) {
+  bool patches = has_patches(*g, ql->layer);
+  const QuantSpec& w = ql->plan.weight;
+  s->want_mean = patches && o.bias_correction && w.quantized();
+  bool output_clip = patches && w.quantized() && !ql->multipoint &&
+                     weight_scale_method(o) == "mse" && o.clip_error != "weight";
+  bool gram_fits = false;
+  if (output_clip && w.info().granularity == Granularity::kChannel) {
+    const at::Tensor& weight = g->initializers.at(ql->layer.weight);
+    int64_t k = weight.numel() / std::max<int64_t>(1, weight.size(ql->channel_axis));
+    gram_fits = layer_groups(*g, ql->layer) * k * k <= kMaxGramElements;
+  }
+  s->want_gram = patches && (ql->multipoint || gram_fits);
+  s->want_square = output_clip && !gram_fits;
+  if (s->want_mean) {
+    at::Tensor zero = at::zeros({g->initializers.at(ql->layer.weight).size(ql->channel_axis)});
+    s->centered = correct_bias(g, ql, zero, /*apply=*/false);
+  }
+}
+
+// Step 4 for one layer whose weight_hat is set, and step 5 from `observer`.
+void finish_layer(Graph* g, QuantizedLayer* ql, const LayerStats& s, const Observer* observer) {
+  if (s.want_mean && s.patch_rows > 0 && ql->weight_quantized) {
+    const at::Tensor& w = g->initializers.at(ql->layer.weight);
+    at::Tensor delta = to_channel_rows((ql->weight_hat - w).to(at::kDouble), ql->channel_axis);
+    at::Tensor mean = s.patch_sum / double(s.patch_rows);  // [groups, K]
+    int64_t groups = mean.size(0), channels = delta.size(0);
+    at::Tensor per_channel = mean.repeat_interleave(channels / groups, 0);  // [C, K]
+    at::Tensor shift = (delta * per_channel).sum(1);
+    if (correct_bias(g, ql, shift)) ql->bias_shift = shift.abs().max().item<double>();
+    // find_quantizable_layers' bias name may have changed; keep ql->layer in step.
+    const Node& node = g->nodes[size_t(ql->layer.node)];
+    if (ql->layer.op != "MatMul" && node.inputs.size() > 2) ql->layer.bias = node.inputs[2];
+  }
+  if (ql->act_quantized) {
+    auto [lo, hi] = observer->range(ql->plan.act.bits, ql->plan.act.info());
+    ql->act_params =
+        params_from_range(at::scalar_tensor(lo, at::kDouble), at::scalar_tensor(hi, at::kDouble),
+                          ql->plan.act.bits, ql->plan.act.info());
+  }
+}
+
+nlohmann::json model_info(const PtqOptions& o, const std::string& observer,
+                          int64_t calibration_samples) {
+  nlohmann::json info = {{"method", o.method},
+                         {"observer", observer},
+                         {"calibration_samples", calibration_samples},
+                         {"bias_correction", o.bias_correction},
+                         {"weight_scale", weight_scale_method(o)},
+                         {"fold_batchnorm", o.fold_batchnorm},
+                         {"seed", o.seed}};
+  if (weight_scale_method(o) == "mse" || o.method == "multipoint") info["clip_error"] = o.clip_error;
+  if (o.method == "multipoint") {
+    info["extra_points"] = o.extra_points;
+    info["max_points"] = o.max_points;
+    info["point_scope"] = o.point_scope == PointScope::kLayer ? "layer" : "network";
+  }
+  return info;
+}
+
+}  // namespace
+
+QuantizedModel quantize_ptq(const Graph& model, const Plan& plan, const Dataset* calibration,
+                            const PtqOptions& o) {
+  check_options(o);
+  QuantizedModel qm = start_model(model, plan, o);
+  Graph& g = qm.graph;
 
   // Calibration statistics.
   std::vector<LayerStats> stats(qm.layers.size());
   bool need_data = false;
   for (size_t i = 0; i < qm.layers.size(); ++i) {
-    QuantizedLayer& ql = qm.layers[i];
     LayerStats& s = stats[i];
-    if (ql.act_quantized) s.observer = make_observer(observer_for(o), o.observer_options);
-    bool patches = has_patches(g, ql.layer);
-    const QuantSpec& w = ql.plan.weight;
-    s.want_mean = patches && o.bias_correction && w.quantized();
-    bool output_clip = patches && w.quantized() && !ql.multipoint &&
-                       weight_scale_method(o) == "mse" && o.clip_error != "weight";
-    bool gram_fits = false;
-    if (output_clip && w.info().granularity == Granularity::kChannel) {
-      const at::Tensor& weight = g.initializers.at(ql.layer.weight);
-      int64_t k = weight.numel() / std::max<int64_t>(1, weight.size(ql.channel_axis));
-      gram_fits = layer_groups(g, ql.layer) * k * k <= kMaxGramElements;
-    }
-    s.want_gram = patches && (ql.multipoint || gram_fits);
-    s.want_square = output_clip && !gram_fits;
-    if (s.want_mean) {
-      at::Tensor zero = at::zeros({g.initializers.at(ql.layer.weight).size(ql.channel_axis)});
-      s.centered = correct_bias(&g, &ql, zero, /*apply=*/false);
-    }
-    need_data |= s.observer || s.want_mean || s.want_gram || s.want_square;
+    if (qm.layers[i].act_quantized)
+      s.observers.push_back(make_observer(observer_for(o), o.observer_options));
+    plan_stats(&g, &qm.layers[i], o, &s);
+    need_data |= !s.observers.empty() || s.want_mean || s.want_gram || s.want_square;
   }
   if (need_data) {
     MPQ_CHECK(calibration, "quantization needs calibration data (--data) for activation ranges, ",
@@ -351,43 +411,108 @@ QuantizedModel quantize_ptq(const Graph& model, const Plan& plan, const Dataset*
 
   // Bias correction and activation ranges.
   for (size_t i = 0; i < qm.layers.size(); ++i) {
-    QuantizedLayer& ql = qm.layers[i];
-    LayerStats& s = stats[i];
-    if (s.want_mean && s.patch_rows > 0) {
-      const at::Tensor& w = g.initializers.at(ql.layer.weight);
-      at::Tensor delta = to_channel_rows((ql.weight_hat - w).to(at::kDouble), ql.channel_axis);
-      at::Tensor mean = s.patch_sum / double(s.patch_rows);  // [groups, K]
-      int64_t groups = mean.size(0), channels = delta.size(0);
-      at::Tensor per_channel = mean.repeat_interleave(channels / groups, 0);  // [C, K]
-      at::Tensor shift = (delta * per_channel).sum(1);
-      if (correct_bias(&g, &ql, shift)) ql.bias_shift = shift.abs().max().item<double>();
-      // find_quantizable_layers' bias name may have changed; keep ql.layer in step.
-      const Node& node = g.nodes[size_t(ql.layer.node)];
-      if (ql.layer.op != "MatMul" && node.inputs.size() > 2) ql.layer.bias = node.inputs[2];
-    }
-    if (ql.act_quantized) {
-      auto [lo, hi] = s.observer->range(ql.plan.act.bits, ql.plan.act.info());
-      ql.act_params =
-          params_from_range(at::scalar_tensor(lo, at::kDouble), at::scalar_tensor(hi, at::kDouble),
-                            ql.plan.act.bits, ql.plan.act.info());
-    }
+    const LayerStats& s = stats[i];
+    finish_layer(&g, &qm.layers[i], s, s.observers.empty() ? nullptr : s.observers[0].get());
   }
+  qm.info = model_info(
+      o, need_data ? observer_for(o) : "",
+      calibration ? std::min<int64_t>(o.calibration_samples, calibration->size()) : 0);
+  return qm;
+}
 
-  qm.info = {{"method", o.method},
-             {"observer", need_data ? observer_for(o) : ""},
-             {"calibration_samples",
-              calibration ? std::min<int64_t>(o.calibration_samples, calibration->size()) : 0},
-             {"bias_correction", o.bias_correction},
-             {"weight_scale", weight_scale_method(o)},
-             {"fold_batchnorm", o.fold_batchnorm},
-             {"seed", o.seed}};
-  if (weight_scale_method(o) == "mse" || o.method == "multipoint")
-    qm.info["clip_error"] = o.clip_error;
-  if (o.method == "multipoint") {
-    qm.info["extra_points"] = o.extra_points;
-    qm.info["max_points"] = o.max_points;
-    qm.info["point_scope"] = o.point_scope == PointScope::kLayer ? "layer" : "network";
+// ---- Calibrated once, quantized under many plans ---------------------------------------------
+
+struct PtqCalibration::Impl {
+  PtqOptions options;
+  std::vector<ObserverSetting> observers;
+  QuantizedModel base;  // prepared graph and layers of the reference plan, nothing quantized
+  std::vector<LayerStats> stats;
+  int64_t calibration_samples = 0;
+  struct Rounded {
+    RowLayout layout;
+    QParams params;
+    at::Tensor ints, hat;
+  };
+  mutable std::map<std::string, Rounded> weights;  // "layer index/scale method/bits/scheme/group"
+};
+
+PtqCalibration::PtqCalibration(const Graph& model, const Plan& reference,
+                               const Dataset& calibration, const PtqOptions& options,
+                               const std::vector<ObserverSetting>& observers)
+    : impl_(std::make_unique<Impl>()) {
+  check_options(options);
+  MPQ_CHECK(options.method != "multipoint",
+            "a calibration kept for many plans serves rtn and mse, not multipoint");
+  MPQ_CHECK(!observers.empty(), "a calibration kept for many plans needs an observer setting");
+  Impl& m = *impl_;
+  m.options = options;
+  m.options.method = "mse";  // collect what mse clipping needs; maxabs needs nothing more
+  m.options.weight_scale.method = "mse";
+  m.observers = observers;
+  m.base = start_model(model, reference, m.options);
+  m.stats.resize(m.base.layers.size());
+  for (size_t i = 0; i < m.base.layers.size(); ++i) {
+    QuantizedLayer& ql = m.base.layers[i];
+    MPQ_CHECK(ql.plan.weight.quantized(), "layer '", ql.layer.name,
+              "': the reference plan of a kept calibration must quantize every weight");
+    for (const auto& ob : observers)
+      m.stats[i].observers.push_back(make_observer(ob.name, ob.options));
+    plan_stats(&m.base.graph, &ql, m.options, &m.stats[i]);
   }
+  calibrate(m.base.graph, m.base.layers, &m.stats, calibration, m.options);
+  m.calibration_samples = std::min<int64_t>(options.calibration_samples, calibration.size());
+}
+
+PtqCalibration::~PtqCalibration() = default;
+
+size_t PtqCalibration::observer_count() const { return impl_->observers.size(); }
+
+QuantizedModel PtqCalibration::quantize(const Plan& plan, const std::string& weight_scale,
+                                        size_t observer) const {
+  const Impl& m = *impl_;
+  MPQ_CHECK(weight_scale == "maxabs" || weight_scale == "mse",
+            "weight scale: expected maxabs or mse, found '", weight_scale, "'");
+  MPQ_CHECK(observer < m.observers.size(), "observer setting ", observer, " of ",
+            m.observers.size());
+  QuantizedModel qm;
+  qm.graph = m.base.graph;
+  qm.layers = m.base.layers;
+  PtqOptions o = m.options;
+  o.method = weight_scale == "mse" ? "mse" : "rtn";
+  o.weight_scale.method = weight_scale;
+  for (const auto& lp : plan.layers) {
+    MPQ_CHECK(m.base.find(lp.name), "plan: layer '", lp.name,
+              "' is not among the layers the calibration was kept for");
+  }
+  for (size_t i = 0; i < qm.layers.size(); ++i) {
+    QuantizedLayer& ql = qm.layers[i];
+    const LayerPlan* lp = plan.find(ql.layer.name);
+    MPQ_CHECK(lp, "plan: layer '", ql.layer.name, "' missing (the calibration quantizes it)");
+    MPQ_CHECK(!lp->weight.quantized() || lp->weight.scheme == ql.plan.weight.scheme, "plan: layer '", ql.layer.name,
+              "': weight scheme ", lp->weight.scheme, ", the calibration was kept for ",
+              ql.plan.weight.scheme);
+    ql.plan = *lp;
+    ql.act_quantized = lp->act.quantized();
+    std::string key = std::to_string(i) + "/" + weight_scale + "/" +
+                      std::to_string(lp->weight.bits) + "/" + lp->weight.scheme + "/" +
+                      std::to_string(lp->weight.group_size);
+    auto it = m.weights.find(key);
+    if (it == m.weights.end()) {
+      quantize_weight(qm.graph, &ql, m.stats[i], o);
+      it = m.weights.emplace(key, Impl::Rounded{ql.layout, ql.weight_params, ql.weight_int,
+                                                ql.weight_hat})
+               .first;
+    }
+    ql.weight_quantized = lp->weight.quantized();
+    ql.layout = it->second.layout;
+    ql.weight_params = it->second.params;
+    ql.weight_int = it->second.ints;
+    ql.weight_hat = it->second.hat;
+    finish_layer(&qm.graph, &ql, m.stats[i], m.stats[i].observers[observer].get());
+  }
+  qm.info = model_info(o, m.observers[observer].name, m.calibration_samples);
+  if (m.observers[observer].name == "percentile")
+    qm.info["percentile"] = m.observers[observer].options.percentile;
   return qm;
 }
 

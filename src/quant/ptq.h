@@ -26,6 +26,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -97,6 +98,37 @@ const std::vector<std::string>& ptq_methods();
 // Example: QuantizedModel q = quantize_ptq(g, uniform_plan(g, 4, 8), data.get(), {});
 QuantizedModel quantize_ptq(const Graph& model, const Plan& plan, const Dataset* calibration,
                             const PtqOptions& options);
+
+// One calibration pass kept for quantizing the same model under many plans (the proxy search,
+// methods.md §2): every statistic rtn and mse need (input means, Gram matrices) and one observer
+// per setting are collected once, and each layer's rounded weights are kept per (bits, scheme,
+// scale method), so a further plan costs only the layers' new widths, the bias correction and the
+// ranges. Plans must quantize the layers of `reference` with its weight schemes; the results
+// equal quantize_ptq's with the same options (tests/quant/ptq_test.cpp).
+struct ObserverSetting {
+  std::string name;  // observer.h
+  ObserverOptions options;
+};
+
+class PtqCalibration {
+ public:
+  // `options`: calibration samples, batch size, seed, bias correction, clip error; method rtn or
+  // mse (multipoint is not kept).
+  PtqCalibration(const Graph& model, const Plan& reference, const Dataset& calibration,
+                 const PtqOptions& options, const std::vector<ObserverSetting>& observers);
+  ~PtqCalibration();
+  PtqCalibration(const PtqCalibration&) = delete;
+  PtqCalibration& operator=(const PtqCalibration&) = delete;
+
+  // weight_scale: maxabs (rtn) or mse; observer: an index into the settings.
+  QuantizedModel quantize(const Plan& plan, const std::string& weight_scale,
+                          size_t observer) const;
+  size_t observer_count() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 // Step 1 alone (used by the simulation of training-time quantization too).
 Graph prepare_graph(const Graph& model, const Plan& plan, bool fold_bn);

@@ -92,6 +92,27 @@ TEST(CliRun, MultipointPresetAddsPointsOnALowerBase) {
   EXPECT_GT(run["mixed"]["avg_weight_bits"].get<double>(), 2.0);
 }
 
+TEST(CliRun, LcpaqPresetSearchesTheQuantizerToo) {
+  std::string dir = test::temp_dir();
+  std::string model = test::small_resnet_file(dir);
+  std::vector<std::string> args = quick_run(model, dir + "/lc");
+  args.insert(args.end(), {"--budget", "avg-bits=3", "--method", "lcpaq", "--proxy-evals", "6",
+                           "--proxy-samples", "32", "--no-verify", "--no-report"});
+  ProcessResult r = mpq(args);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto run = load_json(dir + "/lc/run.json");
+  EXPECT_EQ(run["method"]["metric"], "hessian");
+  EXPECT_EQ(run["method"]["solver"], "ilp");
+  ASSERT_TRUE(run["method"].contains("proxy_search")) << run["method"].dump();
+  EXPECT_EQ(run["method"]["proxy_search"]["candidates"], 6);
+  auto log = load_json(dir + "/lc/proxy_search.json");
+  EXPECT_EQ(log["format"], "mpq-proxy-search");
+  // The model was quantized with the settings the search chose.
+  auto plan = load_json(dir + "/lc/plan.json");
+  EXPECT_EQ(run["method"]["quantizer"], plan["quantizer"]["method"]);
+  EXPECT_LE(run["mixed"]["avg_weight_bits"].get<double>(), 3 + 1e-9);
+}
+
 TEST(CliRun, BadBudgetsStopBeforeAnyWork) {
   std::string dir = test::temp_dir();
   std::string model = test::small_resnet_file(dir);

@@ -84,6 +84,36 @@ TEST_F(CliSearch, EverySolverOnOneBudget) {
   }
 }
 
+TEST_F(CliSearch, ProxySearchWritesAPlanWithItsQuantizer) {
+  const std::string& d = *dir_;
+  ProcessResult r = mpq({"-q", "search", "--proxy-search", "--model", *model_, "--data",
+                         "fashion-mnist:train", "--limit", "128", "--sensitivity", d + "/s.json",
+                         "--budget", "avg-bits=0.5r", "--proxy-evals", "5", "--proxy-samples",
+                         "32", "--calibration-samples", "64", "--validate-data",
+                         "fashion-mnist:test", "--validate-limit", "100", "--proxy-log",
+                         d + "/proxy.json", "-o", d + "/proxy_plan.json"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("proxy search: 5 candidates scored"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("validation: 5 candidates"), std::string::npos) << r.output;
+  auto plan = nlohmann::json::parse(read_file(d + "/proxy_plan.json"));
+  ASSERT_TRUE(plan.contains("quantizer")) << plan.dump();
+  ASSERT_TRUE(plan.contains("proxy_search")) << plan.dump();
+  auto log = nlohmann::json::parse(read_file(d + "/proxy.json"));
+  EXPECT_EQ(log["validation"]["n"], 5);
+  // mpq quantize takes the plan's quantizer; a flag wins over it.
+  r = mpq({"quantize", *model_, "--plan", d + "/proxy_plan.json", "--data", "fashion-mnist:train",
+           "--limit", "64", "--json", "-o", d + "/proxy_q.onnx"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto q = nlohmann::json::parse(r.output.substr(r.output.find('{')));
+  EXPECT_EQ(q["info"]["method"], plan["quantizer"]["method"]) << q["info"].dump();
+  EXPECT_EQ(q["info"]["observer"], plan["quantizer"]["observer"]) << q["info"].dump();
+  r = mpq({"quantize", *model_, "--plan", d + "/proxy_plan.json", "--data", "fashion-mnist:train",
+           "--limit", "64", "--observer", "minmax", "--json", "-o", d + "/proxy_q2.onnx"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  q = nlohmann::json::parse(r.output.substr(r.output.find('{')));
+  EXPECT_EQ(q["info"]["observer"], "minmax");
+}
+
 TEST_F(CliSearch, BadInputIsOneLineAndWritesNothing) {
   const std::string& d = *dir_;
   std::string out = d + "/never.json";
@@ -105,6 +135,16 @@ TEST_F(CliSearch, BadInputIsOneLineAndWritesNothing) {
   expect_one_line_error(mpq({"search", "--sensitivity", d + "/s.json", "--budget", "size=0.5r",
                              "--target", d + "/missing.json", "-o", out}),
                         {"missing.json"});
+  expect_one_line_error(mpq({"search", "--sensitivity", d + "/s.json", "--budget", "size=0.5r",
+                             "--proxy-search", "-o", out}),
+                        {"--proxy-search", "--model", "--data"});
+  expect_one_line_error(mpq({"search", "--sensitivity", d + "/s.json", "--budget", "size=0.5r",
+                             "--model", *model_, "-o", out}),
+                        {"--model", "--proxy-search"});
+  expect_one_line_error(mpq({"search", "--proxy-search", "--model", *model_, "--data",
+                             "fashion-mnist:train", "--sensitivity", d + "/s.json", "--budget",
+                             "size=0.5r", "--proxy-score", "full", "-o", out}),
+                        {"--proxy-score full", "--validate-data"});
   EXPECT_FALSE(file_exists(out));
 }
 

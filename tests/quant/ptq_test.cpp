@@ -365,6 +365,54 @@ TEST(Ptq, LayersSharingAnInputGetTheirOwnActivationBits) {
   EXPECT_EQ(clips, 1);  // the 4-bit grid on its own branch
 }
 
+// A calibration kept for many plans quantizes each plan as quantize_ptq does from scratch: the
+// same integers, scales, activation ranges and corrected biases, whatever the order of the plans.
+TEST(Ptq, KeptCalibrationEqualsQuantizingFromScratch) {
+  Graph g = tiny("resnet20");
+  auto data = random_data(32);
+  at::Tensor x = data->read({0, 1, 2, 3}).x;
+  ObserverOptions p999;
+  p999.percentile = 99.9;
+  std::vector<ObserverSetting> observers = {{"minmax", {}}, {"percentile", p999}, {"mse", {}}};
+  PtqCalibration kept(g, uniform_plan(g, 8, 8), *data, quick(), observers);
+  Plan mixed = uniform_plan(g, 4, 8);
+  for (size_t i = 0; i < mixed.layers.size(); i += 3) mixed.layers[i].weight.bits = 2;
+  mixed.layers.back().act.bits = 32;
+  struct Case {
+    Plan plan;
+    std::string scale;
+    size_t observer;
+  };
+  std::vector<Case> cases = {{mixed, "mse", 2}, {uniform_plan(g, 3, 6), "maxabs", 0},
+                             {mixed, "maxabs", 1}, {mixed, "mse", 2}};
+  for (const Case& c : cases) {
+    PtqOptions o = quick(c.scale == "mse" ? "mse" : "rtn");
+    o.observer = observers[c.observer].name;
+    o.observer_options = observers[c.observer].options;
+    QuantizedModel want = quantize_ptq(g, c.plan, data.get(), o);
+    QuantizedModel got = kept.quantize(c.plan, c.scale, c.observer);
+    ASSERT_EQ(got.layers.size(), want.layers.size());
+    for (size_t i = 0; i < got.layers.size(); ++i) {
+      const QuantizedLayer &a = got.layers[i], &b = want.layers[i];
+      SCOPED_TRACE(a.layer.name + " " + c.scale + " " + observers[c.observer].name);
+      EXPECT_TRUE(at::equal(a.weight_int, b.weight_int));
+      EXPECT_TRUE(at::allclose(a.weight_params.scale, b.weight_params.scale));
+      ASSERT_EQ(a.act_quantized, b.act_quantized);
+      if (a.act_quantized) {
+        EXPECT_TRUE(at::allclose(a.act_params.scale, b.act_params.scale));
+        EXPECT_TRUE(at::equal(a.act_params.zero_point, b.act_params.zero_point));
+      }
+      EXPECT_NEAR(a.bias_shift, b.bias_shift, 1e-6 * (1 + std::abs(b.bias_shift)));
+    }
+    EXPECT_LT(rel_err(run_simulation(got, x), run_simulation(want, x)), 1e-5);
+  }
+  Plan other = uniform_plan(g, 4, 8);
+  other.layers[0].weight.scheme = "sym-tensor";
+  EXPECT_THROW(kept.quantize(other, "mse", 0), Error);
+  EXPECT_THROW(kept.quantize(mixed, "kl", 0), Error);
+  EXPECT_THROW(kept.quantize(mixed, "mse", 3), Error);
+}
+
 TEST(Ptq, BadInput) {
   Graph g = tiny("resnet20");
   auto data = random_data(8);
