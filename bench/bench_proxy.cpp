@@ -103,9 +103,9 @@ int main(int argc, char** argv) {
   init_runtime(s.threads);
   set_log_level(LogLevel::kQuiet);
   const auto start = std::chrono::steady_clock::now();
-  const std::string work = (std::filesystem::temp_directory_path() /
-                            ("mpq-bench-proxy-" + std::to_string(getpid())))
-                               .string();
+  const std::string work =
+      (std::filesystem::temp_directory_path() / ("mpq-bench-proxy-" + std::to_string(getpid())))
+          .string();
   std::filesystem::create_directories(work);
   const std::string target = std::string(MPQ_SOURCE_DIR) + "/targets/bitfusion.json";
   const std::string budget = "latency=" + s.latency;
@@ -182,8 +182,8 @@ int main(int argc, char** argv) {
     }
 
     // 2 and 3. The proxy's validation, then the same search scored by full evaluation.
-    const std::string sens_path = join_path(join_path(join_path(work, arch), "hawq"),
-                                            "sensitivity.json");
+    const std::string sens_path =
+        join_path(join_path(join_path(work, arch), "hawq"), "sensitivity.json");
     if (!std::filesystem::exists(sens_path)) {
       models.push_back(m);
       continue;
@@ -224,10 +224,10 @@ int main(int argc, char** argv) {
     }
     proxy_table += "| " + arch + " | " + std::to_string(proxy.validation.n) + " | " +
                    fmt("%.2f", proxy.validation.spearman) + " | " +
-                   fmt("%.1f", proxy.search_seconds) + " | " + fmt("%.1f", full_seconds) +
-                   " | 1/" + fmt("%.0f", full_seconds / proxy.search_seconds) + " | " +
-                   fmt("%.2f", 100 * best.val_top1) + " | " + fmt("%.2f", 100 * full_top1) +
-                   " | " + fmt("%.2f", 100 * plain.val_top1) + " |\n";
+                   fmt("%.1f", proxy.search_seconds) + " | " + fmt("%.1f", full_seconds) + " | 1/" +
+                   fmt("%.0f", full_seconds / proxy.search_seconds) + " | " +
+                   fmt("%.2f", 100 * best.val_top1) + " | " + fmt("%.2f", 100 * full_top1) + " | " +
+                   fmt("%.2f", 100 * plain.val_top1) + " |\n";
     models.push_back(m);
   }
 

@@ -13,6 +13,7 @@ void add_profile_command(CLI::App& app) {
   struct Args {
     std::string model, output, shapes;
     ProfileOptions options;
+    bool no_ort = false;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
@@ -29,7 +30,9 @@ void add_profile_command(CLI::App& app) {
   cmd->add_option("--min-sample-ms", a->options.timing.min_sample_ms,
                   "each sample runs the kernel for at least this long")
       ->check(CLI::PositiveNumber);
+  cmd->add_flag("--no-ort", a->no_ort, "skip the whole-model check in ONNX Runtime");
   cmd->callback([a] {
+    a->options.onnxruntime = !a->no_ort;
     Graph model = import_onnx(a->model);
     if (!a->shapes.empty()) a->options.input_shapes = parse_shapes(a->shapes, "--input-shape");
     ProfileResult r = profile_model(model, a->model, a->options);

@@ -48,7 +48,8 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--eval-limit", a->eval_limit, "evaluate on the first N samples only");
   cmd->add_option("--budget", a->options.budgets, "KIND=VALUE, e.g. avg-bits=3, size=0.5r")
       ->required();
-  cmd->add_option("--method", a->options.method, "mpqco | hawq | ompq | pareto | lcpaq | multipoint")
+  cmd->add_option("--method", a->options.method,
+                  "mpqco | hawq | ompq | pareto | lcpaq | multipoint")
       ->capture_default_str();
   cmd->add_option("--metric", a->options.metric, "sensitivity metric (overrides the method's)");
   cmd->add_option("--solver", a->options.solver, "search solver (overrides the method's)");

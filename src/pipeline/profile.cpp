@@ -4,9 +4,12 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <sstream>
 
@@ -15,8 +18,10 @@
 #include "core/hash.h"
 #include "core/log.h"
 #include "exec/executor.h"
+#include "onnx/io.h"
 #include "onnx/layers.h"
 #include "pipeline/inspect.h"
+#include "pipeline/onnxruntime.h"
 #include "search/target.h"
 
 namespace mpq {
@@ -121,6 +126,31 @@ nlohmann::json base_target(const std::string& path) {
   return nlohmann::json::parse(read_file(path));
 }
 
+// The whole float model, every op, in ONNX Runtime: milliseconds per run.
+void time_whole_model(const Graph& g, const std::vector<std::vector<int64_t>>& shapes,
+                      double seconds, ProfileResult* r) {
+  if (!onnxruntime_available(&r->ort_why)) return;
+  if (shapes.size() != 1) {
+    r->ort_why =
+        "the whole-model check feeds one input; the model has " + std::to_string(shapes.size());
+    return;
+  }
+  const std::string dir =
+      (std::filesystem::temp_directory_path() / ("mpq-profile-" + std::to_string(::getpid())))
+          .string();
+  std::filesystem::create_directories(dir);
+  try {
+    const std::string path = dir + "/model.onnx";
+    export_onnx(g, path);
+    r->ort_f32_ms =
+        1000 * time_onnxruntime(path, {at::randn(shapes[0])}, at::get_num_threads(), seconds);
+    r->ort = true;
+  } catch (const Error& e) {
+    r->ort_why = e.what();
+  }
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 
 ProfileResult profile_model(const Graph& g, const std::string& model_path,
@@ -205,6 +235,14 @@ ProfileResult profile_model(const Graph& g, const std::string& model_path,
         r.other_ops_ms += 1000 * t.seconds / runs;
   }
 
+  const char* wait = std::getenv("OMP_WAIT_POLICY");
+  r.wait_policy = wait ? wait : "";
+  if (o.onnxruntime) {
+    time_whole_model(g, s.input_shapes, o.ort_seconds, &r);
+  } else {
+    r.ort_why = "not asked for";
+  }
+
   nlohmann::json kernels = nlohmann::json::array();
   for (int w = 2; w <= 8; ++w)
     for (int a = 2; a <= 8; ++a)
@@ -228,6 +266,7 @@ ProfileResult profile_model(const Graph& g, const std::string& model_path,
   target["profile"] = {{"tool", "mpq profile"},
                        {"onednn", onednn_version()},
                        {"threads", at::get_num_threads()},
+                       {"omp_wait_policy", r.wait_policy},
                        {"model", model_path},
                        {"model_hash", file_exists(model_path) ? hash_file(model_path) : ""},
                        {"input_shapes", s.input_shapes},
@@ -242,6 +281,14 @@ ProfileResult profile_model(const Graph& g, const std::string& model_path,
                          {"pass_f32_ms", r.pass_f32.median_ms},
                          {"error_f32_percent", error_f32},
                          {"other_ops_ms_mpq_float", r.other_ops_ms}}}};
+  auto& check = target["profile"]["check"];
+  if (r.ort) {
+    check["whole_model_onnxruntime"] = {
+        {"f32_ms", r.ort_f32_ms},
+        {"error_f32_percent", 100 * (r.sum_f32_ms - r.ort_f32_ms) / r.ort_f32_ms}};
+  } else {
+    check["whole_model_onnxruntime"] = {{"skipped", r.ort_why}};
+  }
   r.target = target;
   return r;
 }
@@ -251,6 +298,11 @@ std::string format_text(const ProfileResult& r) {
   size_t width = 5;
   for (const auto& l : r.layers) width = std::max(width, l.name.size());
   char line[512];
+  std::string policy = r.wait_policy;
+  std::transform(policy.begin(), policy.end(), policy.begin(), ::toupper);
+  if (policy == "PASSIVE")
+    o << "warning: OMP_WAIT_POLICY=PASSIVE puts oneDNN's threads to sleep between kernels; "
+         "small kernels then time their wake-up (unset it for mpq profile)\n";
   std::snprintf(line, sizeof line, "%-*s  %-8s %-34s %10s %10s %7s\n", int(width), "layer", "op",
                 "shape", "f32 ms", "int8 ms", "f32/i8");
   o << line;
@@ -276,6 +328,16 @@ std::string format_text(const ProfileResult& r) {
   std::snprintf(line, sizeof line,
                 "other ops (not Conv/Gemm/MatMul) in mpq's float executor: %.4f ms per run\n",
                 r.other_ops_ms);
+  o << line;
+  if (r.ort) {
+    std::snprintf(line, sizeof line,
+                  "whole float model in ONNX Runtime (every op): %.4f ms (f32 sum of layers off "
+                  "by %+.1f %%)\n",
+                  r.ort_f32_ms, 100 * (r.sum_f32_ms - r.ort_f32_ms) / r.ort_f32_ms);
+  } else {
+    std::snprintf(line, sizeof line, "whole model in ONNX Runtime: skipped (%s)\n",
+                  r.ort_why.c_str());
+  }
   o << line;
   return o.str();
 }

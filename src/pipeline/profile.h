@@ -12,6 +12,12 @@
 //            the sum of the per-layer medians is compared with the pass's median (the error is
 //            reported), and the time of the rest of the model (ops that are not layers) is
 //            measured in mpq's executor for the share the table does not cover.
+//   whole    the whole float model, every op included, in ONNX Runtime (when installed); the
+//            sum of the f32 per-layer medians is compared with it (another library's kernels
+//            and the ops between the layers are both in that error). There is no whole-model
+//            int8 runtime to compare with here: ONNX Runtime runs mpq's QDQ export on float
+//            kernels with Q/DQ around them (the export has no Q after a layer's output to fuse
+//            into an int8 kernel), which is slower than the float model.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -27,6 +33,8 @@ struct ProfileOptions {
   std::string target;                              // base target file; "" = the built-in default
   std::vector<std::vector<int64_t>> input_shapes;  // "" = declared (batch 1)
   TimingOptions timing;
+  bool onnxruntime = true;   // the whole-model check in ONNX Runtime, when it is installed
+  double ort_seconds = 1.0;  // per model
 };
 
 struct LayerProfile {
@@ -44,6 +52,10 @@ struct ProfileResult {
   double sum_f32_ms = 0, sum_int8_ms = 0;  // sums of the per-layer medians
   KernelTiming pass_f32, pass_int8;        // the timed layers back to back
   double other_ops_ms = 0;                 // non-layer ops in mpq's executor (float)
+  bool ort = false;                        // the whole-model check ran
+  std::string ort_why;                     // why not
+  double ort_f32_ms = 0;                   // whole float model in ONNX Runtime, per run
+  std::string wait_policy;                 // OMP_WAIT_POLICY as set (PASSIVE skews small kernels)
   nlohmann::json target;                   // the target file to write
 };
 

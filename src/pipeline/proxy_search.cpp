@@ -70,7 +70,7 @@ enum class GeneKind { kBits, kPin, kObserver, kScale, kSplit, kBeta, kAct };
 struct Gene {
   GeneKind kind;
   std::string name;
-  int values = 1;  // bits: 2^widths - 1 masks, encoded as mask - 1
+  int values = 1;   // bits: 2^widths - 1 masks, encoded as mask - 1
   int budget = -1;  // kSplit: the budget's index
 };
 
@@ -162,8 +162,7 @@ ProxySearchResult run_proxy_search(const Graph& model, const nlohmann::json& sen
   MPQ_CHECK(o.tournament >= 1 && o.tournament <= o.population,
             "--proxy-tournament: expected 1..population (", o.population, "), found ",
             o.tournament);
-  MPQ_CHECK(o.proxy_samples >= 1, "--proxy-samples: expected at least 1, found ",
-            o.proxy_samples);
+  MPQ_CHECK(o.proxy_samples >= 1, "--proxy-samples: expected at least 1, found ", o.proxy_samples);
   const auto start = Clock::now();
   ProxySearchResult result;
 
@@ -174,8 +173,8 @@ ProxySearchResult run_proxy_search(const Graph& model, const nlohmann::json& sen
   for (const auto& l : base.input.layers) {
     for (const auto& [bits, omega] : l.weight_omega) {
       (void)omega;
-      if (bits < 16 && std::find(space.widths.begin(), space.widths.end(), bits) ==
-                           space.widths.end())
+      if (bits < 16 &&
+          std::find(space.widths.begin(), space.widths.end(), bits) == space.widths.end())
         space.widths.push_back(bits);
     }
   }
@@ -345,8 +344,10 @@ ProxySearchResult run_proxy_search(const Graph& model, const nlohmann::json& sen
             kept_bits.push_back(b);
         bits = kept_bits;
       }
-      if (c.settings.contains("act_bits")) t.act_bits = {{"default", {int(c.settings["act_bits"])}}};
-      else if (space.act_bits.size() == 1) t.act_bits = {{"default", space.act_bits}};
+      if (c.settings.contains("act_bits"))
+        t.act_bits = {{"default", {int(c.settings["act_bits"])}}};
+      else if (space.act_bits.size() == 1)
+        t.act_bits = {{"default", space.act_bits}};
       const auto& layers = run.input.layers;
       auto pin_layer = [&](const std::string& name) {
         LayerRule r;
@@ -386,15 +387,15 @@ ProxySearchResult run_proxy_search(const Graph& model, const nlohmann::json& sen
     }
     c.avg_weight_bits = elems > 0 ? bits / elems : 0;
     QuantizedModel q = kept.quantize(run.plan, scale, observer);
-    EvalResult e = evaluate_simulated(q, model.source + " (candidate)", proxy_data, proxy_eo,
-                                      &float_model);
+    EvalResult e =
+        evaluate_simulated(q, model.source + " (candidate)", proxy_data, proxy_eo, &float_model);
     c.kl = std_kl_or(e);
     c.score = c.kl;
     c.seconds = since(t0);
     if (validation) {
       const auto v0 = Clock::now();
-      EvalResult v = evaluate_simulated(q, model.source + " (candidate)", *val_data, val_eo,
-                                        &float_model);
+      EvalResult v =
+          evaluate_simulated(q, model.source + " (candidate)", *val_data, val_eo, &float_model);
       c.validated = true;
       c.val_top1 = v.labelled ? v.top1 : 0;
       c.val_kl = std_kl_or(v);
@@ -459,7 +460,8 @@ ProxySearchResult run_proxy_search(const Graph& model, const nlohmann::json& sen
     try_genes(genes);
   }
   while (result.scored < o.evaluations && attempts < max_attempts && !population.empty()) {
-    size_t parent = population[std::uniform_int_distribution<size_t>(0, population.size() - 1)(rng)];
+    size_t parent =
+        population[std::uniform_int_distribution<size_t>(0, population.size() - 1)(rng)];
     for (int k = 1; k < o.tournament; ++k) {
       size_t other =
           population[std::uniform_int_distribution<size_t>(0, population.size() - 1)(rng)];
@@ -499,11 +501,13 @@ ProxySearchResult run_proxy_search(const Graph& model, const nlohmann::json& sen
                               {"observer", result.ptq.observer}};
   if (result.ptq.observer == "percentile") quantizer["percentile"] = oc.percentile;
   result.search.plan.extra["quantizer"] = quantizer;
-  result.search.plan.extra["proxy_search"] = {
-      {"settings", best.settings},        {"kl", best.kl},
-      {"proxy_samples", proxy_data.size()}, {"candidates", result.scored},
-      {"infeasible", result.infeasible},  {"seconds", result.search_seconds},
-      {"score", o.score}};
+  result.search.plan.extra["proxy_search"] = {{"settings", best.settings},
+                                              {"kl", best.kl},
+                                              {"proxy_samples", proxy_data.size()},
+                                              {"candidates", result.scored},
+                                              {"infeasible", result.infeasible},
+                                              {"seconds", result.search_seconds},
+                                              {"score", o.score}};
   return result;
 }
 

@@ -80,10 +80,10 @@ struct ProxySearchResult {
   PtqOptions ptq;    // the best candidate's quantizer settings
   std::vector<std::string> genes;  // gene names, in genome order
   double calibration_seconds = 0;  // the one calibration pass
-  double search_seconds = 0;  // wall time of the search, calibration included, validation not
+  double search_seconds = 0;       // wall time of the search, calibration included, validation not
   double validation_seconds = 0;
   bool validated = false;
-  bool labelled = false;  // validation top-1 (else KL on the validation data)
+  bool labelled = false;   // validation top-1 (else KL on the validation data)
   Correlation validation;  // -KL (proxy) against top-1 (or -KL) on the validation data
   int scored = 0, infeasible = 0;
 };

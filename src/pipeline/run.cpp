@@ -23,8 +23,8 @@
 #include "pipeline/eval.h"
 #include "pipeline/inspect.h"
 #include "pipeline/onnxruntime.h"
-#include "pipeline/quantize.h"
 #include "pipeline/proxy_search.h"
+#include "pipeline/quantize.h"
 #include "pipeline/report.h"
 #include "pipeline/search.h"
 #include "quant/simulate.h"
@@ -255,8 +255,8 @@ RunSummary run_pipeline(const std::string& model_path, const Dataset& calibratio
     po.evaluations = o.proxy_evals;
     po.proxy_samples = o.proxy_samples;
     po.ptq = ptq;
-    ProxySearchResult r = run_proxy_search(model, sensitivity, sensitivity_path, calibration,
-                                           nullptr, po);
+    ProxySearchResult r =
+        run_proxy_search(model, sensitivity, sensitivity_path, calibration, nullptr, po);
     write_file_atomic(join_path(dir, "proxy_search.json"), to_json(r).dump(1) + "\n");
     search = std::move(r.search);
     const Problem& p = search.built.problem;
@@ -270,10 +270,11 @@ RunSummary run_pipeline(const std::string& model_path, const Dataset& calibratio
       ptq.observer_options.percentile = r.ptq.observer_options.percentile;
       run["method"]["quantizer"] = ptq.method;
     }
-    run["method"]["proxy_search"] = {
-        {"settings", r.candidates[r.best].settings}, {"kl", r.candidates[r.best].kl},
-        {"candidates", r.scored},                     {"seconds", r.search_seconds},
-        {"log", "proxy_search.json"}};
+    run["method"]["proxy_search"] = {{"settings", r.candidates[r.best].settings},
+                                     {"kl", r.candidates[r.best].kl},
+                                     {"candidates", r.scored},
+                                     {"seconds", r.search_seconds},
+                                     {"log", "proxy_search.json"}};
   } else {
     search = run_search(sensitivity, sensitivity_path, search_options);
   }

@@ -45,8 +45,8 @@ struct RunOptions {
   bool quantizer_given = false;
   std::vector<int> uniform_bits = {2, 3, 4, 8};  // uniform baselines: weight bits
   std::vector<int> uniform_act_bits = {8};       // ... each at these activation bits
-  int proxy_evals = 48;         // lcpaq: candidates the proxy search scores
-  int64_t proxy_samples = 128;  // lcpaq: samples the KL proxy is measured on
+  int proxy_evals = 48;                          // lcpaq: candidates the proxy search scores
+  int64_t proxy_samples = 128;                   // lcpaq: samples the KL proxy is measured on
   int frontier_evals = 3;  // frontier points quantized and evaluated for the report
   bool verify = true;
   int64_t verify_samples = 500;

@@ -335,7 +335,8 @@ nlohmann::json model_info(const PtqOptions& o, const std::string& observer,
                          {"weight_scale", weight_scale_method(o)},
                          {"fold_batchnorm", o.fold_batchnorm},
                          {"seed", o.seed}};
-  if (weight_scale_method(o) == "mse" || o.method == "multipoint") info["clip_error"] = o.clip_error;
+  if (weight_scale_method(o) == "mse" || o.method == "multipoint")
+    info["clip_error"] = o.clip_error;
   if (o.method == "multipoint") {
     info["extra_points"] = o.extra_points;
     info["max_points"] = o.max_points;
@@ -414,9 +415,9 @@ QuantizedModel quantize_ptq(const Graph& model, const Plan& plan, const Dataset*
     const LayerStats& s = stats[i];
     finish_layer(&g, &qm.layers[i], s, s.observers.empty() ? nullptr : s.observers[0].get());
   }
-  qm.info = model_info(
-      o, need_data ? observer_for(o) : "",
-      calibration ? std::min<int64_t>(o.calibration_samples, calibration->size()) : 0);
+  qm.info =
+      model_info(o, need_data ? observer_for(o) : "",
+                 calibration ? std::min<int64_t>(o.calibration_samples, calibration->size()) : 0);
   return qm;
 }
 
@@ -488,9 +489,9 @@ QuantizedModel PtqCalibration::quantize(const Plan& plan, const std::string& wei
     QuantizedLayer& ql = qm.layers[i];
     const LayerPlan* lp = plan.find(ql.layer.name);
     MPQ_CHECK(lp, "plan: layer '", ql.layer.name, "' missing (the calibration quantizes it)");
-    MPQ_CHECK(!lp->weight.quantized() || lp->weight.scheme == ql.plan.weight.scheme, "plan: layer '", ql.layer.name,
-              "': weight scheme ", lp->weight.scheme, ", the calibration was kept for ",
-              ql.plan.weight.scheme);
+    MPQ_CHECK(!lp->weight.quantized() || lp->weight.scheme == ql.plan.weight.scheme,
+              "plan: layer '", ql.layer.name, "': weight scheme ", lp->weight.scheme,
+              ", the calibration was kept for ", ql.plan.weight.scheme);
     ql.plan = *lp;
     ql.act_quantized = lp->act.quantized();
     std::string key = std::to_string(i) + "/" + weight_scale + "/" +
@@ -499,8 +500,9 @@ QuantizedModel PtqCalibration::quantize(const Plan& plan, const std::string& wei
     auto it = m.weights.find(key);
     if (it == m.weights.end()) {
       quantize_weight(qm.graph, &ql, m.stats[i], o);
-      it = m.weights.emplace(key, Impl::Rounded{ql.layout, ql.weight_params, ql.weight_int,
-                                                ql.weight_hat})
+      it = m.weights
+               .emplace(key,
+                        Impl::Rounded{ql.layout, ql.weight_params, ql.weight_int, ql.weight_hat})
                .first;
     }
     ql.weight_quantized = lp->weight.quantized();

@@ -121,8 +121,7 @@ class PtqCalibration {
   PtqCalibration& operator=(const PtqCalibration&) = delete;
 
   // weight_scale: maxabs (rtn) or mse; observer: an index into the settings.
-  QuantizedModel quantize(const Plan& plan, const std::string& weight_scale,
-                          size_t observer) const;
+  QuantizedModel quantize(const Plan& plan, const std::string& weight_scale, size_t observer) const;
   size_t observer_count() const;
 
  private:

@@ -86,12 +86,33 @@ TEST_F(CliSearch, EverySolverOnOneBudget) {
 
 TEST_F(CliSearch, ProxySearchWritesAPlanWithItsQuantizer) {
   const std::string& d = *dir_;
-  ProcessResult r = mpq({"-q", "search", "--proxy-search", "--model", *model_, "--data",
-                         "fashion-mnist:train", "--limit", "128", "--sensitivity", d + "/s.json",
-                         "--budget", "avg-bits=0.5r", "--proxy-evals", "5", "--proxy-samples",
-                         "32", "--calibration-samples", "64", "--validate-data",
-                         "fashion-mnist:test", "--validate-limit", "100", "--proxy-log",
-                         d + "/proxy.json", "-o", d + "/proxy_plan.json"});
+  ProcessResult r = mpq({"-q",
+                         "search",
+                         "--proxy-search",
+                         "--model",
+                         *model_,
+                         "--data",
+                         "fashion-mnist:train",
+                         "--limit",
+                         "128",
+                         "--sensitivity",
+                         d + "/s.json",
+                         "--budget",
+                         "avg-bits=0.5r",
+                         "--proxy-evals",
+                         "5",
+                         "--proxy-samples",
+                         "32",
+                         "--calibration-samples",
+                         "64",
+                         "--validate-data",
+                         "fashion-mnist:test",
+                         "--validate-limit",
+                         "100",
+                         "--proxy-log",
+                         d + "/proxy.json",
+                         "-o",
+                         d + "/proxy_plan.json"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("proxy search: 5 candidates scored"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("validation: 5 candidates"), std::string::npos) << r.output;

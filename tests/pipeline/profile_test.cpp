@@ -19,6 +19,7 @@ TEST(Profile, EveryZooLayerIsTimedAtItsOwnShape) {
   o.timing.repeats = 1;
   o.timing.warmup = 1;
   o.timing.min_sample_ms = 0.01;
+  o.onnxruntime = false;  // the whole-model check: its own test below
   for (const char* arch : {"resnet20", "mobilenetv2", "cnn", "vit"}) {
     SCOPED_TRACE(arch);
     Graph g = test::tiny_zoo(arch, 16);
@@ -42,6 +43,22 @@ TEST(Profile, EveryZooLayerIsTimedAtItsOwnShape) {
     EXPECT_TRUE(kernel_supported(t, 3, 8));
     EXPECT_FALSE(kernel_supported(t, 16, 16));
   }
+}
+
+// The whole float model in ONNX Runtime: timed, and the check recorded in the target file next
+// to the kernel pass's.
+TEST(Profile, WholeModelCheckInOnnxRuntime) {
+  ProfileOptions o;
+  o.timing.repeats = 1;
+  o.timing.warmup = 1;
+  o.timing.min_sample_ms = 0.01;
+  o.ort_seconds = 0.2;
+  ProfileResult r = profile_model(test::tiny_zoo("cnn", 16), "cnn", o);
+  ASSERT_TRUE(r.ort) << r.ort_why;
+  EXPECT_GT(r.ort_f32_ms, 0);
+  const auto& check = r.target["profile"]["check"]["whole_model_onnxruntime"];
+  EXPECT_TRUE(check.contains("error_f32_percent")) << check.dump();
+  EXPECT_NE(format_text(r).find("whole float model in ONNX Runtime (every op)"), std::string::npos);
 }
 
 }  // namespace

@@ -198,7 +198,8 @@ TEST_F(ProxySearch, BadOptions) {
   ProxySearchOptions o = quick("avg-bits=3");
   o.score = "full";
   auto message = [&] {
-    return testing::error_of([&] { run_proxy_search(*model_, *fisher_, "s", *train_, nullptr, o); });
+    return testing::error_of(
+        [&] { run_proxy_search(*model_, *fisher_, "s", *train_, nullptr, o); });
   };
   EXPECT_NE(message().find("--proxy-score full: evaluation data are needed"), std::string::npos);
   o = quick("avg-bits=3");

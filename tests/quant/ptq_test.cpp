@@ -383,8 +383,10 @@ TEST(Ptq, KeptCalibrationEqualsQuantizingFromScratch) {
     std::string scale;
     size_t observer;
   };
-  std::vector<Case> cases = {{mixed, "mse", 2}, {uniform_plan(g, 3, 6), "maxabs", 0},
-                             {mixed, "maxabs", 1}, {mixed, "mse", 2}};
+  std::vector<Case> cases = {{mixed, "mse", 2},
+                             {uniform_plan(g, 3, 6), "maxabs", 0},
+                             {mixed, "maxabs", 1},
+                             {mixed, "mse", 2}};
   for (const Case& c : cases) {
     PtqOptions o = quick(c.scale == "mse" ? "mse" : "rtn");
     o.observer = observers[c.observer].name;
