@@ -31,6 +31,7 @@
 #include "pipeline/eval.h"
 #include "pipeline/proxy_search.h"
 #include "pipeline/run.h"
+#include "zoo_data.h"
 
 using namespace mpq;
 using nlohmann::json;
@@ -119,21 +120,13 @@ int main(int argc, char** argv) {
       "ratio | best top-1 % (proxy) | best top-1 % (full) | plain search top-1 % |\n"
       "|---|---|---|---|---|---|---|---|---|\n";
   for (const std::string& arch : s.models) {
-    const std::string path = std::string(MPQ_SOURCE_DIR) + "/examples/models/" + arch + ".onnx";
-    if (!std::filesystem::exists(path)) {
-      std::fprintf(stderr, "skipping %s: %s not found\n", arch.c_str(), path.c_str());
-      continue;
-    }
+    bench::ZooData zoo;
+    if (!bench::open_zoo_data(arch, s.eval_limit, &zoo)) continue;
     std::fprintf(stderr, "%s\n", arch.c_str());
-    Graph g = import_onnx(path);
-    DataOptions cal;
-    cal.spec = "fashion-mnist:train";
-    cal.preprocess = model_preprocess(g, cal.preprocess);
-    auto calibration = open_dataset(cal);
-    DataOptions test = cal;
-    test.spec = "fashion-mnist:test";
-    test.limit = s.eval_limit;
-    auto evaluation = open_dataset(test);
+    const std::string& path = zoo.path;
+    const Graph& g = zoo.graph;
+    const Dataset* calibration = zoo.train.get();
+    const Dataset* evaluation = zoo.test.get();
     json m = {{"model", arch}, {"rows", json::array()}};
 
     // 1. The methods at the same latency budget (hawq first: its sensitivity feeds part 2).
@@ -197,7 +190,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "  proxy search with validation ...");
     std::fflush(stderr);
     ProxySearchResult proxy =
-        run_proxy_search(g, sensitivity, sens_path, *calibration, evaluation.get(), po);
+        run_proxy_search(g, sensitivity, sens_path, *calibration, evaluation, po);
     std::fprintf(stderr, " done\n");
     const ProxyCandidate& best = proxy.candidates[proxy.best];
     const ProxyCandidate& plain = proxy.candidates.front();
@@ -213,7 +206,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "  search scored by full evaluation ...");
       std::fflush(stderr);
       ProxySearchResult full =
-          run_proxy_search(g, sensitivity, sens_path, *calibration, evaluation.get(), po);
+          run_proxy_search(g, sensitivity, sens_path, *calibration, evaluation, po);
       std::fprintf(stderr, " done\n");
       full_seconds = full.search_seconds;
       full_top1 = full.candidates[full.best].val_top1;

@@ -23,6 +23,7 @@
 #include "pipeline/eval.h"
 #include "pipeline/quantize.h"
 #include "quant/simulate.h"
+#include "zoo_data.h"
 
 using namespace mpq;
 
@@ -88,20 +89,11 @@ int main(int argc, char** argv) {
       "| model | config | top-1 %% | Δ vs float | file KiB | weights MB (papers) | time s |\n");
   std::printf("|---|---|---|---|---|---|---|\n");
   for (const std::string& arch : models) {
-    std::string path = std::string(MPQ_SOURCE_DIR) + "/examples/models/" + arch + ".onnx";
-    if (!std::filesystem::exists(path)) {
-      std::fprintf(stderr, "skipping %s: %s not found\n", arch.c_str(), path.c_str());
-      continue;
-    }
-    Graph g = import_onnx(path);
-    DataOptions cal;
-    cal.spec = "fashion-mnist:train";
-    cal.preprocess = model_preprocess(g, cal.preprocess);
-    auto calibration = open_dataset(cal);
-    DataOptions test = cal;
-    test.spec = "fashion-mnist:test";
-    test.limit = limit;
-    auto data = open_dataset(test);
+    bench::ZooData zoo;
+    if (!bench::open_zoo_data(arch, limit, &zoo)) continue;
+    const Graph& g = zoo.graph;
+    const auto& calibration = zoo.train;
+    const auto& data = zoo.test;
     EvalOptions eo;
     eo.progress = false;
     eo.batch_size = 500;

@@ -33,6 +33,7 @@
 #include "pipeline/eval.h"
 #include "pipeline/run.h"
 #include "quant/plan.h"
+#include "zoo_data.h"
 
 using namespace mpq;
 using nlohmann::json;
@@ -396,21 +397,12 @@ int main(int argc, char** argv) {
 
   json models = json::array();
   for (const std::string& arch : s.models) {
-    const std::string path = std::string(MPQ_SOURCE_DIR) + "/examples/models/" + arch + ".onnx";
-    if (!std::filesystem::exists(path)) {
-      std::fprintf(stderr, "skipping %s: %s not found\n", arch.c_str(), path.c_str());
-      continue;
-    }
+    bench::ZooData zoo;
+    if (!bench::open_zoo_data(arch, s.eval_limit, &zoo)) continue;
     std::fprintf(stderr, "%s\n", arch.c_str());
-    Graph g = import_onnx(path);
-    DataOptions cal;
-    cal.spec = "fashion-mnist:train";
-    cal.preprocess = model_preprocess(g, cal.preprocess);
-    auto calibration = open_dataset(cal);
-    DataOptions test = cal;
-    test.spec = "fashion-mnist:test";
-    test.limit = s.eval_limit;
-    auto evaluation = open_dataset(test);
+    const std::string& path = zoo.path;
+    const auto& calibration = zoo.train;
+    const auto& evaluation = zoo.test;
 
     json m = {{"model", arch},
               {"runs", json::array()},

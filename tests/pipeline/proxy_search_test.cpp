@@ -14,19 +14,12 @@
 #include "exec/executor.h"
 #include "onnx/io.h"
 #include "pipeline/quantize.h"
-#include "pipeline/zoo.h"
 #include "support/error_of.h"
+#include "support/test_data.h"
 #include "support/test_util.h"
 
 namespace mpq {
 namespace {
-
-Graph small_resnet() {
-  ZooOptions o;
-  o.width_mult = 0.25;
-  o.depth = 1;
-  return build_zoo_model("resnet20", o);
-}
 
 std::unique_ptr<Dataset> fashion(const char* split, int64_t n) {
   DataOptions d;
@@ -66,7 +59,7 @@ ProxySearchOptions quick(const std::string& budget) {
 class ProxySearch : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    model_ = new Graph(small_resnet());
+    model_ = new Graph(test::tiny_zoo("resnet20", 28, 0.25));
     train_ = fashion("train", 64).release();
     test_ = fashion("test", 100).release();
     fisher_ = new nlohmann::json(sensitivity_of(*model_, *train_, "fisher"));
