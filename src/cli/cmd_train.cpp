@@ -111,6 +111,10 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--sdq-cost-weight", a->sdq_options.stage1.cost_weight,
                   "--sdq: starting weight of the cost term (default 0.02, growing 2 % per step)")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--sdq-cost-growth", a->sdq_options.stage1.cost_growth,
+                  "--sdq: factor the cost term's weight grows by per step while a budget is unmet "
+                  "(default 1.02)")
+      ->check(CLI::Range(1.0, 2.0));
   cmd->add_option("--sdq-start", a->sdq_options.stage1.start_bits,
                   "--sdq: start width (default: the widest at most twice the budget)")
       ->check(CLI::Range(2, 8));

@@ -111,7 +111,13 @@ std::vector<int> mutate(const Space& space, std::vector<int> genes, std::mt19937
   return genes;
 }
 
-double std_kl_or(const EvalResult& e) { return e.has_kl ? e.kl : 0.0; }
+// The proxy of one evaluation against the float model: the KL of the outputs (scores, per-step
+// probabilities, maps); for embeddings, which have no KL, 1 - cosine similarity.
+double proxy_value(const EvalResult& e) {
+  if (e.has_kl) return e.kl;
+  if (e.has_cosine) return 1.0 - e.cosine;
+  return -e.sqnr_db;
+}
 
 }  // namespace
 
@@ -389,7 +395,7 @@ ProxySearchResult run_proxy_search(const Graph& model, const nlohmann::json& sen
     QuantizedModel q = kept.quantize(run.plan, scale, observer);
     EvalResult e =
         evaluate_simulated(q, model.source + " (candidate)", proxy_data, proxy_eo, &float_model);
-    c.kl = std_kl_or(e);
+    c.kl = proxy_value(e);
     c.score = c.kl;
     c.seconds = since(t0);
     if (validation) {
@@ -398,7 +404,7 @@ ProxySearchResult run_proxy_search(const Graph& model, const nlohmann::json& sen
           evaluate_simulated(q, model.source + " (candidate)", *val_data, val_eo, &float_model);
       c.validated = true;
       c.val_top1 = v.labelled ? v.top1 : 0;
-      c.val_kl = std_kl_or(v);
+      c.val_kl = proxy_value(v);
       c.val_seconds = since(v0);
       if (o.score == "full") {
         c.score = v.labelled ? -v.top1 : c.val_kl;

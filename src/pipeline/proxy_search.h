@@ -16,7 +16,8 @@
 //   act       the activation width, when several are given.
 // Each candidate runs the ordinary search (the solver under the budgets, with its bit set and
 // pins) and PTQ of the chosen plan with its observer and weight scale; the proxy is the mean
-// KL(p_float || p_quantized) of the outputs on the first `proxy_samples` calibration samples.
+// KL(p_float || p_quantized) of the outputs on the first `proxy_samples` calibration samples
+// (for embedding outputs, which have no KL: 1 - cosine similarity).
 // The calibration pass runs once for every candidate (quant/ptq.h PtqCalibration), and weights
 // rounded at some width are kept, so a candidate costs one solve, the new layers' rounding and
 // one forward pass of the proxy samples.

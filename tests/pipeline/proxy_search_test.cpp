@@ -187,6 +187,20 @@ TEST_F(ProxySearch, SeveralBudgetsGetASplitGene) {
     EXPECT_LE(b.at("total").get<double>(), b.at("limit").get<double>() * (1 + 1e-9));
 }
 
+// An embedding has no KL: the proxy is 1 - cosine similarity to the float model's embedding.
+TEST_F(ProxySearch, EmbeddingsAreScoredByCosine) {
+  Graph g = test::tiny_zoo("embednet", 28, 0.25);
+  nlohmann::json s = unmeasured_sensitivity(model_facts(g), {2, 4, 8}, {});
+  ProxySearchOptions o = quick("avg-bits=3");
+  o.evaluations = 4;
+  ProxySearchResult r = run_proxy_search(g, s, "s.json", *train_, nullptr, o);
+  for (const auto& c : r.candidates) {
+    if (!c.feasible) continue;
+    EXPECT_GT(c.kl, 0) << c.settings.dump();
+    EXPECT_LT(c.kl, 1) << c.settings.dump();
+  }
+}
+
 TEST_F(ProxySearch, BadOptions) {
   ProxySearchOptions o = quick("avg-bits=3");
   o.score = "full";
