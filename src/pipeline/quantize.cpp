@@ -183,7 +183,10 @@ std::string format_text(const QuantizeResult& r) {
   o << "method        " << r.model.info.value("method", "") << " (" << quantized
     << " layers quantized";
   if (multipoint) o << ", " << extra << " extra points";
-  o << ")\n";
+  o << ")";
+  const std::string observer = r.model.info.value("observer", "");
+  if (!observer.empty()) o << ", observer " << observer;
+  o << ", weight scale " << r.model.info.value("weight_scale", "") << "\n";
   o << std::fixed << std::setprecision(2);
   o << "weight bits   " << r.sizes.weight_bits_average << " average over quantizable weights\n";
   o << "size on disk  " << kib(double(r.file_bytes)) << " (float model "
