@@ -117,10 +117,7 @@ void add_quantize_command(CLI::App& app) {
     if (!a->data.spec.empty()) calibration = open_data(a->data, &model);
     QuantizeResult r = run_quantize(model, plan, calibration.get(), a->ptq, a->qdq, a->output);
     if (!a->eval.empty()) {
-      DataArgs e = a->data;
-      e.spec = a->eval;
-      e.limit = -1;
-      auto data = open_data(e, &model);
+      auto data = open_other_data(a->data, a->eval, -1, &model);
       evaluate_quantized(model, &r, *data, {});
     }
     emit(a->json ? to_json(r).dump(2) + "\n" : format_text(r) + "wrote " + a->output + "\n", "");

@@ -86,10 +86,8 @@ void add_run_command(CLI::App& app) {
   cmd->callback([a, quantizer] {
     Graph model = import_onnx(a->model);
     auto calibration = open_data(a->data, &model);
-    DataArgs e = a->data;
-    e.spec = a->eval.empty() ? default_eval(a->data.spec) : a->eval;
-    e.limit = a->eval_limit;
-    auto evaluation = open_data(e, &model);
+    auto evaluation = open_other_data(
+        a->data, a->eval.empty() ? default_eval(a->data.spec) : a->eval, a->eval_limit, &model);
     a->options.sensitivity_run.use_cache = !a->no_cache;
     a->options.verify = !a->no_verify;
     a->options.report = !a->no_report;

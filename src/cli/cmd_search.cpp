@@ -96,7 +96,18 @@ void add_search_command(CLI::App& app) {
                   "--proxy-search: evaluate on the first N samples of --validate-data");
   cmd->add_option("--proxy-log", a->proxy_log,
                   "--proxy-search: write every candidate and the validation here (JSON)");
-  cmd->callback([a, cmd] {
+  // plan.json (-o) and a side file (the frontier, the proxy log), then the summary on stdout (the
+  // plan with --json).
+  auto finish = [a](const std::string& plan, const std::string& summary,
+                    const std::string& side_path, const std::string& side) {
+    if (!a->output.empty()) emit(plan, a->output);
+    if (!side_path.empty()) emit(side, side_path);
+    emit(a->json ? plan
+                 : summary + (a->output.empty() ? "" : "wrote " + a->output + "\n") +
+                       (side_path.empty() ? "" : "wrote " + side_path + "\n"),
+         "");
+  };
+  cmd->callback([a, cmd, finish] {
     if (a->proxy) {
       MPQ_CHECK(!a->model.empty() && !a->data.spec.empty(),
                 "search --proxy-search: --model and --data are needed (the candidates are "
@@ -107,22 +118,12 @@ void add_search_command(CLI::App& app) {
       Graph model = import_onnx(a->model);
       auto calibration = open_data(a->data, &model);
       std::unique_ptr<Dataset> validation;
-      if (!a->validate.empty()) {
-        DataArgs v = a->data;
-        v.spec = a->validate;
-        v.limit = -1;
-        validation = open_data(v, &model);
-      }
+      if (!a->validate.empty()) validation = open_other_data(a->data, a->validate, -1, &model);
       a->proxy_options.search = a->options;
       ProxySearchResult r = run_proxy_search(model, s, a->sensitivity, *calibration,
                                              validation.get(), a->proxy_options);
-      std::string plan = to_json(r.search.plan).dump(1) + "\n";
-      if (!a->output.empty()) emit(plan, a->output);
-      if (!a->proxy_log.empty()) emit(to_json(r).dump(1) + "\n", a->proxy_log);
-      emit(a->json ? plan
-                   : format_text(r) + (a->output.empty() ? "" : "wrote " + a->output + "\n") +
-                         (a->proxy_log.empty() ? "" : "wrote " + a->proxy_log + "\n"),
-           "");
+      finish(to_json(r.search.plan).dump(1) + "\n", format_text(r), a->proxy_log,
+             a->proxy_log.empty() ? "" : to_json(r).dump(1) + "\n");
       return;
     }
     for (const std::string flag : {"--model", "--data", "--validate-data", "--proxy-log"}) {
@@ -134,13 +135,8 @@ void add_search_command(CLI::App& app) {
     MPQ_CHECK(!run.solution.choice.empty(), a->sensitivity, ": solver ", run.solver,
               ": the budgets cannot be met together (", status_name(run.solution.status),
               "), though each alone can: relax one of them");
-    std::string plan = to_json(run.plan).dump(1) + "\n";
-    if (!a->output.empty()) emit(plan, a->output);
-    if (!a->frontier.empty()) emit(frontier_json(run).dump(1) + "\n", a->frontier);
-    emit(a->json ? plan
-                 : format_text(run) + (a->output.empty() ? "" : "wrote " + a->output + "\n") +
-                       (a->frontier.empty() ? "" : "wrote " + a->frontier + "\n"),
-         "");
+    finish(to_json(run.plan).dump(1) + "\n", format_text(run), a->frontier,
+           a->frontier.empty() ? "" : frontier_json(run).dump(1) + "\n");
   });
 }
 

@@ -56,6 +56,14 @@ std::unique_ptr<Dataset> open_data(const DataArgs& a, const Graph* model) {
   return open_dataset(o);
 }
 
+std::unique_ptr<Dataset> open_other_data(const DataArgs& args, const std::string& spec,
+                                         int64_t limit, const Graph* model) {
+  DataArgs other = args;
+  other.spec = spec;
+  other.limit = limit;
+  return open_data(other, model);
+}
+
 std::vector<std::vector<int64_t>> parse_shapes(const std::string& text, const std::string& flag) {
   std::vector<std::vector<int64_t>> shapes;
   std::stringstream all(text);

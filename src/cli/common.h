@@ -27,6 +27,10 @@ struct DataArgs {
 void add_data_options(CLI::App& cmd, DataArgs& args, bool required);
 // Opens the data set, with the model's own preprocessing (metadata) where flags leave it unset.
 std::unique_ptr<Dataset> open_data(const DataArgs& args, const Graph* model);
+// Other data (--eval, --validate-data) read with the same options: `spec` instead of args.spec,
+// the first `limit` samples (-1: all).
+std::unique_ptr<Dataset> open_other_data(const DataArgs& args, const std::string& spec,
+                                         int64_t limit, const Graph* model);
 
 // Parses "1x28x28" or "1,28,28" (several inputs separated by ';').
 std::vector<std::vector<int64_t>> parse_shapes(const std::string& text, const std::string& flag);

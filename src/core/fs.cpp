@@ -82,4 +82,16 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
   });
 }
 
+TempDir::TempDir(const std::string& tag) {
+  std::string tmpl = (std::filesystem::temp_directory_path() / ("mpq-" + tag + "-XXXXXX")).string();
+  MPQ_CHECK(mkdtemp(tmpl.data()) != nullptr,
+            "cannot create a temporary folder: ", std::strerror(errno));
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
 }  // namespace mpq

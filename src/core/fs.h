@@ -28,4 +28,18 @@ void write_atomic(const std::string& path, const std::function<void(const std::s
 std::string parent_dir(const std::string& path);
 std::string join_path(const std::string& dir, const std::string& name);
 
+// A new, empty folder under the system's temporary folder ("mpq-<tag>-XXXXXX"), removed with
+// everything in it when the object goes out of scope.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& tag);
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
 }  // namespace mpq

@@ -1,10 +1,8 @@
 #include "pipeline/onnxruntime.h"
 
 #include <ATen/ATen.h>
-#include <unistd.h>
 
 #include <cstdlib>
-#include <filesystem>
 
 #include "core/error.h"
 #include "core/fs.h"
@@ -19,24 +17,6 @@ std::string ort_dir() {
   const char* env = std::getenv("MPQ_ORT_DIR");
   return env ? env : std::string(MPQ_SOURCE_DIR) + "/tools/ort";
 }
-
-// A temporary folder removed when it goes out of scope.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "mpq-ort-XXXXXX").string();
-    MPQ_CHECK(mkdtemp(tmpl.data()) != nullptr, "cannot create a temporary folder");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 std::vector<std::string> write_inputs(const TempDir& dir, const std::vector<at::Tensor>& inputs) {
   std::vector<std::string> files;
@@ -68,7 +48,7 @@ bool onnxruntime_available(std::string* why) {
 
 std::vector<at::Tensor> run_onnxruntime(const std::string& model_path,
                                         const std::vector<at::Tensor>& inputs) {
-  TempDir dir;
+  TempDir dir("ort");
   std::vector<std::string> args = {"run", model_path, dir.path()};
   for (const auto& f : write_inputs(dir, inputs)) args.push_back(f);
   ProcessResult r = run_bridge(args);
@@ -84,7 +64,7 @@ std::vector<at::Tensor> run_onnxruntime(const std::string& model_path,
 
 double time_onnxruntime(const std::string& model_path, const std::vector<at::Tensor>& inputs,
                         int threads, double seconds) {
-  TempDir dir;
+  TempDir dir("ort");
   std::vector<std::string> args = {"bench", model_path, std::to_string(threads),
                                    std::to_string(seconds)};
   for (const auto& f : write_inputs(dir, inputs)) args.push_back(f);

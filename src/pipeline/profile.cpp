@@ -4,12 +4,10 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
-#include <filesystem>
 #include <map>
 #include <sstream>
 
@@ -135,12 +133,9 @@ void time_whole_model(const Graph& g, const std::vector<std::vector<int64_t>>& s
         "the whole-model check feeds one input; the model has " + std::to_string(shapes.size());
     return;
   }
-  const std::string dir =
-      (std::filesystem::temp_directory_path() / ("mpq-profile-" + std::to_string(::getpid())))
-          .string();
-  std::filesystem::create_directories(dir);
   try {
-    const std::string path = dir + "/model.onnx";
+    TempDir dir("profile");
+    const std::string path = join_path(dir.path(), "model.onnx");
     export_onnx(g, path);
     r->ort_f32_ms =
         1000 * time_onnxruntime(path, {at::randn(shapes[0])}, at::get_num_threads(), seconds);
@@ -148,7 +143,6 @@ void time_whole_model(const Graph& g, const std::vector<std::vector<int64_t>>& s
   } catch (const Error& e) {
     r->ort_why = e.what();
   }
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include "exec/executor.h"
 #include "pipeline/quantize.h"
 #include "search/solvers.h"
+#include "sensitivity/orthogonality.h"
 
 namespace mpq {
 namespace {
@@ -77,12 +78,67 @@ struct Gene {
 // Everything a candidate needs that does not change between candidates.
 struct Space {
   std::vector<Gene> genes;
-  std::vector<int> widths;    // the sensitivity's weight widths, ascending
-  std::vector<int> act_bits;  // the act gene's values
+  std::vector<int> widths;           // the sensitivity's weight widths, ascending
+  std::vector<int> act_bits;         // the act gene's values
+  std::vector<std::string> budgets;  // as written, for the split genes' settings
   double file_beta = 1;
   bool orthogonality = false;
   bool act_quantized = true;
 };
+
+// A candidate's hyper-parameters, decoded from its genes.
+struct Decoded {
+  std::vector<int> widths;
+  int pin = 0;  // kPins
+  std::string scale = "mse";
+  size_t observer = 0;        // kObservers
+  std::vector<double> split;  // per budget
+  double beta = 0;            // 0: no beta gene
+  int act_bits = 0;           // 0: no act gene
+  nlohmann::json settings;    // the same, for the plan and the log
+};
+
+Decoded decode(const Space& space, const std::vector<int>& genes) {
+  Decoded d;
+  d.split.assign(space.budgets.size(), 1.0);
+  for (size_t i = 0; i < genes.size(); ++i) {
+    const Gene& g = space.genes[i];
+    const int v = genes[i];
+    switch (g.kind) {
+      case GeneKind::kBits:
+        for (size_t b = 0; b < space.widths.size(); ++b)
+          if ((v + 1) & (1 << b)) d.widths.push_back(space.widths[b]);
+        d.settings["bits"] = d.widths;
+        break;
+      case GeneKind::kPin:
+        d.pin = v;
+        d.settings["pin"] = kPins[v];
+        break;
+      case GeneKind::kScale:
+        d.scale = kScales[v];
+        d.settings["weight_scale"] = d.scale;
+        break;
+      case GeneKind::kObserver:
+        d.observer = size_t(v);
+        if (space.act_quantized || !space.act_bits.empty())
+          d.settings["observer"] = kObservers[v].label;
+        break;
+      case GeneKind::kSplit:
+        d.split[size_t(g.budget)] = kSplits[v];
+        d.settings["split"][space.budgets[size_t(g.budget)]] = kSplits[v];
+        break;
+      case GeneKind::kBeta:
+        d.beta = kBetas[v];
+        d.settings["beta"] = d.beta;
+        break;
+      case GeneKind::kAct:
+        d.act_bits = space.act_bits[size_t(v)];
+        d.settings["act_bits"] = d.act_bits;
+        break;
+    }
+  }
+  return d;
+}
 
 int random_value(const Gene& g, std::mt19937_64& rng) {
   return int(std::uniform_int_distribution<int>(0, g.values - 1)(rng));
@@ -128,18 +184,16 @@ nlohmann::json with_ompq_beta(const nlohmann::json& sensitivity, double beta) {
   nlohmann::json s = sensitivity;
   auto& layers = s.at("layers");
   const size_t count = layers.size();
-  std::vector<double> theta(count), cost(count);
+  std::vector<double> gamma(count);
   for (size_t i = 0; i < count; ++i) {
     const auto& extra = layers[i].at("extra");
     MPQ_CHECK(extra.contains("gamma"), "layer '", layers[i].value("name", ""),
               "': the orthogonality sensitivity has no gamma");
-    theta[i] = std::exp(-beta * extra.at("gamma").get<double>());
+    gamma[i] = extra.at("gamma").get<double>();
   }
-  double tail = 0;
-  for (size_t i = count; i-- > 0;) {
-    tail += theta[i];
-    cost[i] = tail / double(count - i);
-  }
+  const OmpqImportance importance = ompq_importance(gamma, beta);
+  const std::vector<double>& theta = importance.theta;
+  const std::vector<double>& cost = importance.c;
   for (size_t i = 0; i < count; ++i) {
     auto& l = layers[i];
     l["extra"]["theta"] = theta[i];
@@ -190,6 +244,7 @@ ProxySearchResult run_proxy_search(const Graph& model, const nlohmann::json& sen
   space.orthogonality = sensitivity.value("metric", "") == "orthogonality";
   if (space.orthogonality && sensitivity.contains("extra"))
     space.file_beta = sensitivity.at("extra").value("beta", 1.0);
+  for (const auto& b : base.input.budgets) space.budgets.push_back(b.text);
   space.act_bits = o.act_bits;
   std::sort(space.act_bits.begin(), space.act_bits.end());
   space.act_bits.erase(std::unique(space.act_bits.begin(), space.act_bits.end()),
@@ -214,8 +269,7 @@ ProxySearchResult run_proxy_search(const Graph& model, const nlohmann::json& sen
   // The plain search's plan: the reference for the kept calibration (every layer, its schemes).
   base.built = build_problem(base.input);
   const Problem& base_problem = base.built.problem;
-  base.solver = o.search.solver == "auto" ? (base_problem.budgets.size() == 1 ? "mckp" : "ilp")
-                                          : o.search.solver;
+  base.solver = resolve_solver(o.search.solver, base_problem);
   base.solution = solve(base.solver, base_problem, o.search.solver_options);
   MPQ_CHECK(!base.solution.choice.empty(), where, ": solver ", base.solver,
             ": the budgets cannot be met together (", status_name(base.solution.status), ")");
@@ -260,8 +314,7 @@ ProxySearchResult run_proxy_search(const Graph& model, const nlohmann::json& sen
   result.calibration_seconds = since(calibration_start);
 
   FirstSamples proxy_data(calibration, o.proxy_samples);
-  const Graph prepared = prepare_graph(model, reference, ptq.fold_batchnorm);
-  Executor float_model(prepared);  // holds a reference to the graph
+  Executor float_model(kept.float_graph());
   EvalOptions eo;
   eo.progress = false;
   eo.batch_size = 64;
@@ -280,11 +333,21 @@ ProxySearchResult run_proxy_search(const Graph& model, const nlohmann::json& sen
   result.labelled = validation && validation->has_labels();
   double validation_seconds = 0;
 
-  std::map<double, nlohmann::json> sensitivity_at_beta;
-  auto sensitivity_for = [&](double beta) -> const nlohmann::json& {
-    auto it = sensitivity_at_beta.find(beta);
-    if (it == sensitivity_at_beta.end())
-      it = sensitivity_at_beta.emplace(beta, with_ompq_beta(sensitivity, beta)).first;
+  // Orthogonality files re-weighted at each beta, with their search inputs, made once each.
+  struct AtBeta {
+    nlohmann::json sensitivity;
+    SearchInput input;
+  };
+  std::map<double, AtBeta> at_beta;
+  auto input_at = [&](double beta) -> const AtBeta& {
+    auto it = at_beta.find(beta);
+    if (it == at_beta.end()) {
+      AtBeta a{with_ompq_beta(sensitivity, beta), {}};
+      a.input = search_input(a.sensitivity, where, o.search);
+      a.input.budgets = base.input.budgets;
+      a.input.target = base.input.target;
+      it = at_beta.emplace(beta, std::move(a)).first;
+    }
     return it->second;
   };
 
@@ -294,64 +357,26 @@ ProxySearchResult run_proxy_search(const Graph& model, const nlohmann::json& sen
     ProxyCandidate c;
     c.genes = genes;
     SearchRun run;
+    const Decoded d = decode(space, genes);
+    c.settings = d.settings;
     const nlohmann::json* sens = &sensitivity;
-    std::string scale = "mse";
-    size_t observer = 0;
-    std::vector<double> split(base.input.budgets.size(), 1.0);
-    std::vector<int> widths;
-    int pin = 0;
-    for (size_t i = 0; i < genes.size(); ++i) {
-      const Gene& g = space.genes[i];
-      const int v = genes[i];
-      switch (g.kind) {
-        case GeneKind::kBits:
-          for (size_t b = 0; b < space.widths.size(); ++b)
-            if ((v + 1) & (1 << b)) widths.push_back(space.widths[b]);
-          c.settings["bits"] = widths;
-          break;
-        case GeneKind::kPin:
-          pin = v;
-          c.settings["pin"] = kPins[v];
-          break;
-        case GeneKind::kScale:
-          scale = kScales[v];
-          c.settings["weight_scale"] = scale;
-          break;
-        case GeneKind::kObserver:
-          observer = size_t(v);
-          if (space.act_quantized || !space.act_bits.empty())
-            c.settings["observer"] = kObservers[v].label;
-          break;
-        case GeneKind::kSplit:
-          split[size_t(g.budget)] = kSplits[v];
-          c.settings["split"][base.input.budgets[size_t(g.budget)].text] = kSplits[v];
-          break;
-        case GeneKind::kBeta:
-          sens = &sensitivity_for(kBetas[v]);
-          c.settings["beta"] = kBetas[v];
-          break;
-        case GeneKind::kAct:
-          c.settings["act_bits"] = space.act_bits[size_t(v)];
-          break;
-      }
+    const SearchInput* input = &base.input;
+    if (d.beta > 0) {
+      sens = &input_at(d.beta).sensitivity;
+      input = &input_at(d.beta).input;
     }
     try {
-      if (space.orthogonality && sens != &sensitivity) {
-        run.input = search_input(*sens, where, o.search);
-        run.input.budgets = base.input.budgets;
-      } else {
-        run.input = base.input;
-      }
+      run.input = *input;
       Target& t = run.input.target;
       for (auto& [op, bits] : t.weight_bits) {
         std::vector<int> kept_bits;
         for (int b : bits)
-          if (b >= 16 || std::find(widths.begin(), widths.end(), b) != widths.end())
+          if (b >= 16 || std::find(d.widths.begin(), d.widths.end(), b) != d.widths.end())
             kept_bits.push_back(b);
         bits = kept_bits;
       }
-      if (c.settings.contains("act_bits"))
-        t.act_bits = {{"default", {int(c.settings["act_bits"])}}};
+      if (d.act_bits > 0)
+        t.act_bits = {{"default", {d.act_bits}}};
       else if (space.act_bits.size() == 1)
         t.act_bits = {{"default", space.act_bits}};
       const auto& layers = run.input.layers;
@@ -361,15 +386,15 @@ ProxySearchResult run_proxy_search(const Graph& model, const nlohmann::json& sen
         r.fixed_weight_bits = 8;
         t.pins.insert(t.pins.begin(), r);
       };
-      if (pin == 1 || pin == 3) pin_layer(layers.front().info.name);
-      if (pin == 2 || pin == 3) pin_layer(layers.back().info.name);
+      if (d.pin == 1 || d.pin == 3) pin_layer(layers.front().info.name);
+      if (d.pin == 2 || d.pin == 3) pin_layer(layers.back().info.name);
       run.built = build_problem(run.input);
       for (const auto& b : run.built.budgets) {
         if (b.row < 0) continue;
         size_t k = size_t(&b - run.built.budgets.data());
         double& limit = run.built.problem.budgets[size_t(b.row)].limit;
         double lowest = b.lowest - b.fixed;  // the variable part's least achievable
-        limit = std::max(lowest, limit * split[k]);
+        limit = std::max(lowest, limit * d.split[k]);
       }
       run.solver = base.solver;
       run.solution = solve(run.solver, run.built.problem, o.search.solver_options);
@@ -392,7 +417,7 @@ ProxySearchResult run_proxy_search(const Graph& model, const nlohmann::json& sen
       elems += n;
     }
     c.avg_weight_bits = elems > 0 ? bits / elems : 0;
-    QuantizedModel q = kept.quantize(run.plan, scale, observer);
+    QuantizedModel q = kept.quantize(run.plan, d.scale, d.observer);
     EvalResult e =
         evaluate_simulated(q, model.source + " (candidate)", proxy_data, proxy_eo, &float_model);
     c.kl = proxy_value(e);
@@ -483,12 +508,11 @@ ProxySearchResult run_proxy_search(const Graph& model, const nlohmann::json& sen
   // The best candidate: its plan with the search's provenance, its quantizer settings.
   const ProxyCandidate& best = result.candidates[result.best];
   result.search = std::move(best_run);
+  const Decoded chosen = decode(space, best.genes);
   result.ptq = o.ptq;
-  result.ptq.method = best.settings.value("weight_scale", "mse") == "mse" ? "mse" : "rtn";
-  result.ptq.weight_scale.method = best.settings.value("weight_scale", "mse");
-  size_t observer_gene = 0;
-  while (space.genes[observer_gene].kind != GeneKind::kObserver) ++observer_gene;
-  const ObserverChoice& oc = kObservers[size_t(best.genes[observer_gene])];
+  result.ptq.method = chosen.scale == "mse" ? "mse" : "rtn";
+  result.ptq.weight_scale.method = chosen.scale;
+  const ObserverChoice& oc = kObservers[chosen.observer];
   result.ptq.observer = oc.name;
   result.ptq.observer_options.percentile = oc.percentile;
   result.validation_seconds = validation_seconds;

@@ -29,7 +29,6 @@
 #include "pipeline/search.h"
 #include "quant/simulate.h"
 #include "search/budget.h"
-#include "search/solvers.h"
 #include "sensitivity/output_kind.h"
 
 namespace mpq {
@@ -259,15 +258,10 @@ RunSummary run_pipeline(const std::string& model_path, const Dataset& calibratio
         run_proxy_search(model, sensitivity, sensitivity_path, calibration, nullptr, po);
     write_file_atomic(join_path(dir, "proxy_search.json"), to_json(r).dump(1) + "\n");
     search = std::move(r.search);
-    const Problem& p = search.built.problem;
-    search.frontier = p.budgets.size() == 1
-                          ? pareto_frontier(p, 0, 200, search_options.solver_options)
-                          : constrained_frontier(p, 0, 30, search_options.solver_options);
+    search.frontier = first_budget_frontier(search.built.problem, search_options.frontier_points,
+                                            search_options.solver_options);
     if (!o.quantizer_given) {
-      ptq.method = r.ptq.method;
-      ptq.observer = r.ptq.observer;
-      ptq.weight_scale.method = r.ptq.weight_scale.method;
-      ptq.observer_options.percentile = r.ptq.observer_options.percentile;
+      ptq = r.ptq;  // po.ptq with the chosen method, observer and weight scale
       run["method"]["quantizer"] = ptq.method;
     }
     run["method"]["proxy_search"] = {{"settings", r.candidates[r.best].settings},

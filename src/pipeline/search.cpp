@@ -82,11 +82,6 @@ std::map<int, double> omegas(const nlohmann::json& e, const char* key, const std
   return out;
 }
 
-std::string scheme_of(const Target& t) {
-  std::string kind = t.zero_points ? "affine" : "sym";
-  return kind + (t.per_channel ? "-channel" : "-tensor");
-}
-
 std::string budget_names(const Problem& p, const std::vector<int>& rows) {
   std::string s;
   for (int k : rows) s += (s.empty() ? "" : ", ") + p.budgets[size_t(k)].name;
@@ -204,7 +199,7 @@ void plan_from_solution(SearchRun* run_ptr, const nlohmann::json& j, const std::
       LayerPlan lp;
       lp.name = l.info.name;
       lp.weight = weight_spec(item.weight_bits);
-      if (item.weight_bits < 16) lp.weight.scheme = scheme_of(in.target);
+      if (item.weight_bits < 16) lp.weight.scheme = weight_scheme(in.target);
       lp.act = activation_spec(item.act_bits);
       double omega = (item.weight_bits >= 16 ? 0.0 : l.weight_omega.at(item.weight_bits)) +
                      (l.act_omega.count(item.act_bits) ? l.act_omega.at(item.act_bits) : 0.0);
@@ -279,8 +274,7 @@ SearchRun run_search(const nlohmann::json& j, const std::string& where,
   const SearchInput& in = run.input;
   run.built = build_problem(in);
   const Problem& p = run.built.problem;
-  run.solver = options.solver;
-  if (run.solver == "auto") run.solver = p.budgets.size() == 1 ? "mckp" : "ilp";
+  run.solver = resolve_solver(options.solver, p);
   const bool pick = !options.pick.empty();
   double max_loss = 0;
   if (pick && options.pick != "knee") {
@@ -301,9 +295,7 @@ SearchRun run_search(const nlohmann::json& j, const std::string& where,
   run.solution = solve(run.solver, p, options.solver_options);
   if ((options.frontier_points > 0 || pick) && !p.budgets.empty()) {
     const int points = options.frontier_points > 0 ? options.frontier_points : 50;
-    run.frontier = p.budgets.size() == 1
-                       ? pareto_frontier(p, 0, points, options.solver_options)
-                       : constrained_frontier(p, 0, std::min(points, 30), options.solver_options);
+    run.frontier = first_budget_frontier(p, points, options.solver_options);
   }
   if (pick) {
     const int i =
@@ -327,7 +319,21 @@ SearchRun run_search(const nlohmann::json& j, const std::string& where,
   return run;
 }
 
-std::string weight_scheme(const Target& target) { return scheme_of(target); }
+std::string weight_scheme(const Target& t) {
+  std::string kind = t.zero_points ? "affine" : "sym";
+  return kind + (t.per_channel ? "-channel" : "-tensor");
+}
+
+std::vector<FrontierPoint> first_budget_frontier(const Problem& p, int points,
+                                                 const SolverOptions& options) {
+  return p.budgets.size() == 1 ? pareto_frontier(p, 0, points, options)
+                               : constrained_frontier(p, 0, std::min(points, 30), options);
+}
+
+std::string resolve_solver(const std::string& solver, const Problem& p) {
+  if (solver != "auto") return solver;
+  return p.budgets.size() == 1 ? "mckp" : "ilp";
+}
 
 nlohmann::json frontier_json(const SearchRun& run) {
   const Problem& p = run.built.problem;

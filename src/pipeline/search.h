@@ -70,6 +70,14 @@ SearchRun run_search(const nlohmann::json& sensitivity, const std::string& where
 void plan_from_solution(SearchRun* run, const nlohmann::json& sensitivity,
                         const std::string& where);
 
+// The frontier of the first summed budget with `points` points: exact from mckp's state lists
+// with one budget; with several, the others held at their limits (at most 30 ilp points).
+std::vector<FrontierPoint> first_budget_frontier(const Problem& p, int points,
+                                                 const SolverOptions& options);
+
+// The solver `solver` names for problem `p`: "auto" is mckp for one summed budget, ilp for several.
+std::string resolve_solver(const std::string& solver, const Problem& p);
+
 // The weight scheme a target's plans use: sym or affine, per channel or per tensor.
 std::string weight_scheme(const Target& target);
 

@@ -466,7 +466,7 @@ PtqCalibration::PtqCalibration(const Graph& model, const Plan& reference,
 
 PtqCalibration::~PtqCalibration() = default;
 
-size_t PtqCalibration::observer_count() const { return impl_->observers.size(); }
+const Graph& PtqCalibration::float_graph() const { return impl_->base.graph; }
 
 QuantizedModel PtqCalibration::quantize(const Plan& plan, const std::string& weight_scale,
                                         size_t observer) const {

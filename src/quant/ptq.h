@@ -122,7 +122,9 @@ class PtqCalibration {
 
   // weight_scale: maxabs (rtn) or mse; observer: an index into the settings.
   QuantizedModel quantize(const Plan& plan, const std::string& weight_scale, size_t observer) const;
-  size_t observer_count() const;
+  // The prepared float graph the plans are quantized from (step 1: BatchNormalization folded,
+  // an Identity per layer input): the float reference for the quantized models.
+  const Graph& float_graph() const;
 
  private:
   struct Impl;

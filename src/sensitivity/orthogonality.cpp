@@ -55,6 +55,18 @@ double linear_cka(const at::Tensor& f1, const at::Tensor& f2) {
   return gram_cka(centred_gram(f1), centred_gram(f2));
 }
 
+OmpqImportance ompq_importance(const std::vector<double>& gamma, double beta) {
+  const size_t count = gamma.size();
+  OmpqImportance r{std::vector<double>(count), std::vector<double>(count)};
+  for (size_t i = 0; i < count; ++i) r.theta[i] = std::exp(-beta * gamma[i]);
+  double tail = 0;
+  for (size_t i = count; i-- > 0;) {
+    tail += r.theta[i];
+    r.c[i] = tail / double(count - i);
+  }
+  return r;
+}
+
 SensitivityResult orthogonality_sensitivity(const SensitivityContext& c) {
   const SensitivityOptions& o = c.options;
   MPQ_CHECK(c.data, "orthogonality needs data (--data)");
@@ -92,17 +104,14 @@ SensitivityResult orthogonality_sensitivity(const SensitivityContext& c) {
   for (size_t i = 0; i < count; ++i) {
     for (size_t j = i + 1; j < count; ++j) orm[i][j] = orm[j][i] = gram_cka(grams[i], grams[j]);
   }
-  std::vector<double> gamma(count, 0.0), theta(count), cost(count);
+  std::vector<double> gamma(count, 0.0);
   for (size_t i = 0; i < count; ++i) {
     for (size_t j = 0; j < count; ++j)
       if (j != i) gamma[i] += orm[i][j];
-    theta[i] = std::exp(-o.beta * gamma[i]);
   }
-  double tail = 0;
-  for (size_t i = count; i-- > 0;) {
-    tail += theta[i];
-    cost[i] = tail / double(count - i);
-  }
+  const OmpqImportance importance = ompq_importance(gamma, o.beta);
+  const std::vector<double>& theta = importance.theta;
+  const std::vector<double>& cost = importance.c;
 
   SensitivityResult r;
   r.metric = "orthogonality";

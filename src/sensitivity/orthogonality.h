@@ -7,11 +7,20 @@
 // (parts {theta, gamma, c}). extra: {"orm": [[...]], "beta": ...}.
 #pragma once
 
+#include <vector>
+
 #include "sensitivity/sensitivity.h"
 
 namespace mpq {
 
 SensitivityResult orthogonality_sensitivity(const SensitivityContext& context);
+
+// OMPQ's importance from each layer's gamma (graph order): theta_i = exp(-beta gamma_i) and
+// c_i = mean(theta_i .. theta_L). The metric uses it, and the proxy search re-weights a file by it.
+struct OmpqImportance {
+  std::vector<double> theta, c;
+};
+OmpqImportance ompq_importance(const std::vector<double>& gamma, double beta);
 
 // Linear CKA of two feature matrices [N, d1], [N, d2] through their centred Gram matrices.
 double linear_cka(const at::Tensor& f1, const at::Tensor& f2);

@@ -143,7 +143,9 @@ TEST_F(ProxySearch, EveryCandidateMeetsTheResolvedRelativeBudget) {
   }
   // (The untrained model may predict one class everywhere: a constant top-1 has no ranks.)
   const Correlation want = correlate(proxy, top1);
-  if (std::isfinite(want.spearman)) EXPECT_NEAR(r.validation.spearman, want.spearman, 1e-12);
+  if (std::isfinite(want.spearman)) {
+    EXPECT_NEAR(r.validation.spearman, want.spearman, 1e-12);
+  }
   nlohmann::json j = to_json(r);
   EXPECT_EQ(j["validation"]["n"], r.scored);
   EXPECT_EQ(j["candidates"].size(), r.candidates.size());
@@ -151,7 +153,9 @@ TEST_F(ProxySearch, EveryCandidateMeetsTheResolvedRelativeBudget) {
   o.score = "full";
   ProxySearchResult full = run_proxy_search(*model_, *fisher_, "s.json", *train_, test_, o);
   for (const auto& c : full.candidates)
-    if (c.feasible) EXPECT_GE(full.candidates[full.best].val_top1, c.val_top1);
+    if (c.feasible) {
+      EXPECT_GE(full.candidates[full.best].val_top1, c.val_top1);
+    }
 }
 
 TEST_F(ProxySearch, OmpqBetaIsRecomputedAsTheMetricComputesIt) {
@@ -165,6 +169,19 @@ TEST_F(ProxySearch, OmpqBetaIsRecomputedAsTheMetricComputesIt) {
     for (size_t k = 0; k < a.size(); ++k)
       EXPECT_NEAR(a[k]["omega"].get<double>(), b[k]["omega"].get<double>(),
                   1e-9 + 1e-9 * std::abs(b[k]["omega"].get<double>()));
+  }
+  // By hand from the file's gamma (methods.md §4): theta = exp(-beta gamma), c_i the mean of
+  // theta over layers i..L, Omega(b) = c_i (1 - b / 8).
+  const auto& layers = at1["layers"];
+  const size_t count = layers.size();
+  for (size_t i = 0; i < count; ++i) {
+    double tail = 0;
+    for (size_t j = i; j < count; ++j)
+      tail += std::exp(-10.0 * layers[j]["extra"]["gamma"].get<double>());
+    const double c = tail / double(count - i);
+    for (const auto& b : again["layers"][i]["weight"])
+      EXPECT_NEAR(b["omega"].get<double>(), c * (1 - b["bits"].get<double>() / 8),
+                  1e-12 + 1e-9 * c);
   }
   EXPECT_THROW(with_ompq_beta(*fisher_, 1.0), Error);
   // The search has a beta gene for an orthogonality file.

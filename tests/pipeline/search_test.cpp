@@ -44,7 +44,9 @@ TEST(ModelFacts, ResnetTiesAndFoldedBias) {
     EXPECT_GT(l["macs"].get<int64_t>(), 0) << l.dump();
     EXPECT_GT(l["input_elems"].get<int64_t>(), 0) << l.dump();
     // Every conv is followed by BatchNormalization: folded, one bias value per output channel.
-    if (l["op"] == "Conv") EXPECT_EQ(l["bias_elems"], l["out_channels"]) << l.dump();
+    if (l["op"] == "Conv") {
+      EXPECT_EQ(l["bias_elems"], l["out_channels"]) << l.dump();
+    }
   }
   EXPECT_EQ(f["float_params"].get<int64_t>(), 0);  // nothing but layers and their BN
 }
