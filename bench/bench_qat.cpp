@@ -10,7 +10,8 @@
 // `mpq train`). Cost: a QAT epoch's optimisation time over a float training epoch's on the same
 // samples and batch (train_seconds, validation excluded).
 // Usage: bench_qat [--models resnet20,cnn] [--budgets 2,2.5] [--epochs 2] [--train-limit 20000]
-//                  [--eval-limit 10000] [--methods mpqco,hawq] [--lsq] [--json F]
+//                  [--eval-limit 10000] [--methods mpqco,hawq] [--lsq] [--sdq-only] [--json F]
+// --sdq-only skips the uniform and searched rows and the cost (after a change to SDQ alone).
 #include <unistd.h>
 
 #include <chrono>
@@ -47,6 +48,7 @@ struct Settings {
   int act_bits = 4;
   int64_t epochs = 2, train_limit = 20000, eval_limit = -1;
   bool lsq = false;
+  bool sdq_only = false;  // float and SDQ only (after a change to SDQ alone)
   int threads = 2;
   std::string json_path;
 };
@@ -112,13 +114,16 @@ int main(int argc, char** argv) {
       s.threads = std::stoi(args.value());
     } else if (args.is("--lsq")) {
       s.lsq = true;
+    } else if (args.is("--sdq-only")) {
+      s.sdq_only = true;
     } else if (args.is("--json")) {
       s.json_path = args.value();
     } else {
-      std::fprintf(stderr,
-                   "usage: bench_qat [--models a,b] [--budgets 2,2.5] [--methods mpqco,hawq] "
-                   "[--epochs N] [--train-limit N] [--eval-limit N] [--lsq] [--threads N] "
-                   "[--json F]\n");
+      std::fprintf(
+          stderr,
+          "usage: bench_qat [--models a,b] [--budgets 2,2.5] [--methods mpqco,hawq] "
+          "[--epochs N] [--train-limit N] [--eval-limit N] [--lsq] [--sdq-only] [--threads N] "
+          "[--json F]\n");
       return 2;
     }
   }
@@ -140,9 +145,13 @@ int main(int argc, char** argv) {
       "epochs %lld on %lld training samples, batch 128, SGD lr 0.01 cosine, distillation "
       "T=1%s; activations %d bits\n\n",
       (long long)s.epochs, (long long)s.train_limit, s.lsq ? ", LSQ" : "", s.act_bits);
-  std::printf(
-      "| model | budget | float | uniform PTQ | uniform QAT | best searched PTQ -> QAT | "
-      "SDQ (plan bits) | SDQ stage 1 s |\n|---|---|---|---|---|---|---|---|\n");
+  if (s.sdq_only)
+    std::printf(
+        "| model | budget | float | SDQ (plan bits) | SDQ stage 1 s |\n|---|---|---|---|---|\n");
+  else
+    std::printf(
+        "| model | budget | float | uniform PTQ | uniform QAT | best searched PTQ -> QAT | "
+        "SDQ (plan bits) | SDQ stage 1 s |\n|---|---|---|---|---|---|---|---|\n");
   std::fflush(stdout);
   json models = json::array();
   for (const std::string& arch : s.models) {
@@ -163,7 +172,7 @@ int main(int argc, char** argv) {
     eo.batch_size = 500;
     m["float_top1"] = evaluate(model, *eval, eo, nullptr).top1;
     // Float training epoch on the same samples (the cost reference).
-    {
+    if (!s.sdq_only) {
       Graph copy = import_onnx(path);
       TrainOptions t;
       t.epochs = 1;
@@ -176,8 +185,7 @@ int main(int argc, char** argv) {
       TrainResult r = train_model(&copy, *train, t);
       m["float_epoch_seconds"] = r.history.at(0).train_seconds;
     }
-    std::fprintf(stderr, "%s: float %.2f %%, float epoch %.1f s\n", arch.c_str(),
-                 100 * m["float_top1"].get<double>(), m["float_epoch_seconds"].get<double>());
+    std::fprintf(stderr, "%s: float %.2f %%\n", arch.c_str(), 100 * m["float_top1"].get<double>());
     json rows = json::array();
     json uniform_cache = json::object();
     for (const std::string& b : s.budgets) {
@@ -186,7 +194,7 @@ int main(int argc, char** argv) {
       // Uniform at the widest width within the budget.
       const int u = int(std::floor(bits + 1e-9));
       const std::string ukey = std::to_string(u);
-      if (!uniform_cache.contains(ukey)) {
+      if (!s.sdq_only && !uniform_cache.contains(ukey)) {
         Plan plan = uniform_plan(model, u, s.act_bits);
         QatOptions o = qat_options(s, join_path(work, arch + ".u" + ukey + ".onnx"), *eval);
         json ur = {{"weight_bits", u}};
@@ -200,12 +208,12 @@ int main(int argc, char** argv) {
                      100 * ur["qat"]["top1"].get<double>(),
                      ur["qat"]["epoch_train_seconds"].get<double>());
       }
-      row["uniform"] = uniform_cache[ukey];
+      if (!s.sdq_only) row["uniform"] = uniform_cache[ukey];
       // The best searched plan (PTQ accuracy), then QAT.
       json searched = json::array();
       std::string best_dir;
       double best_ptq = -1;
-      for (const auto& method : s.methods) {
+      for (const auto& method : s.sdq_only ? std::vector<std::string>{} : s.methods) {
         RunOptions ro;
         ro.method = method;
         ro.budgets = {"avg-bits=" + b};
@@ -230,7 +238,7 @@ int main(int argc, char** argv) {
           searched.push_back({{"method", method}, {"error", e.what()}});
         }
       }
-      row["searched"] = searched;
+      if (!s.sdq_only) row["searched"] = searched;
       if (!best_dir.empty()) {
         Plan plan = load_plan(join_path(best_dir, "plan.json"));
         QatOptions o = qat_options(s, join_path(best_dir, "qat.onnx"), *eval);
@@ -253,6 +261,15 @@ int main(int argc, char** argv) {
         row["sdq"] = qat_row(r.stage2, bench::seconds_since(start));
         row["sdq"]["stage1"] = to_json(r.stage1);
       }
+      if (s.sdq_only) {
+        std::printf("| %s | %s | %.2f | %.2f (%.2f) | %.1f |\n", arch.c_str(), b.c_str(),
+                    100 * m["float_top1"].get<double>(), 100 * row["sdq"]["top1"].get<double>(),
+                    row["sdq"]["avg_weight_bits"].get<double>(),
+                    row["sdq"]["stage1"]["seconds"].get<double>());
+        std::fflush(stdout);
+        rows.push_back(row);
+        continue;
+      }
       const json& un = row["uniform"];
       std::string searched_cell =
           row.contains("searched_qat")
@@ -272,8 +289,9 @@ int main(int argc, char** argv) {
     m["rows"] = rows;
     models.push_back(m);
   }
-  std::printf("\nQAT epoch cost (optimisation time of one epoch over a float training epoch):\n");
-  for (const auto& m : models) {
+  if (!s.sdq_only)
+    std::printf("\nQAT epoch cost (optimisation time of one epoch over a float training epoch):\n");
+  for (const auto& m : s.sdq_only ? json::array() : models) {
     const double f = m["float_epoch_seconds"].get<double>();
     const json& u = m["rows"][0]["uniform"]["qat"];
     std::printf("  %s: float %.1f s, QAT (W%dA%d) %.1f s, ratio %.2f\n",
@@ -287,6 +305,7 @@ int main(int argc, char** argv) {
                 {"eval_limit", s.eval_limit},
                 {"act_bits", s.act_bits},
                 {"lsq", s.lsq},
+                {"sdq_only", s.sdq_only},
                 {"threads", s.threads}}},
               {"models", models}};
   if (!s.json_path.empty()) write_file_atomic(s.json_path, out.dump(1) + "\n");

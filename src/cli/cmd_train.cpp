@@ -100,7 +100,7 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--plan-out", a->plan_output, "--sdq: stage 1's plan (default OUTPUT.plan.json)");
   cmd->add_flag("--stage1-only", a->stage1_only, "--sdq: stop after writing the learned plan");
   cmd->add_option("--sdq-epochs", a->sdq_options.stage1.max_epochs,
-                  "--sdq: at most this many epochs of stage 1 (default 2)")
+                  "--sdq: at most this many epochs of stage 1 (default 4)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--sdq-threshold", a->sdq_options.stage1.threshold,
                   "--sdq: a layer drops a width when its beta falls below this (default 0.4)")
@@ -109,12 +109,18 @@ void add_train_command(CLI::App& app) {
                   "--sdq: learning rate of beta (default 0.1)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--sdq-cost-weight", a->sdq_options.stage1.cost_weight,
-                  "--sdq: starting weight of the cost term (default 0.02, growing 2 % per step)")
+                  "--sdq: starting weight of the cost term (default 0.005, growing 0.5 % per step)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--sdq-cost-growth", a->sdq_options.stage1.cost_growth,
                   "--sdq: factor the cost term's weight grows by per step while a budget is unmet "
-                  "(default 1.02)")
+                  "(default 1.005)")
       ->check(CLI::Range(1.0, 2.0));
+  cmd->add_option("--sdq-curvature", a->sdq_options.stage1.curvature,
+                  "--sdq: weight of the Fisher (second-order) correction to beta's gradient "
+                  "(default 1; 0: the plain straight-through estimate)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("!--sdq-no-normalize", a->sdq_options.stage1.normalize,
+                "--sdq: beta's gradient as it is, not divided by its group's share of the cost");
   cmd->add_option("--sdq-start", a->sdq_options.stage1.start_bits,
                   "--sdq: start width (default: the widest at most twice the budget)")
       ->check(CLI::Range(2, 8));

@@ -77,15 +77,16 @@ SdqRun run_sdq(const Graph& model, const std::string& model_path, const Dataset&
   SdqRun run;
   // What stage 1's plan depends on: the problem, the model's weights and stage 1's settings.
   const SdqOptions& s1 = o.stage1;
-  nlohmann::json key = {{"problem", sensitivity},
-                        {"budgets", o.budgets},
-                        {"target", o.target},
-                        {"model", file_exists(model_path) ? hash_file(model_path) : model_path},
-                        {"data", train_data.describe()},
-                        {"settings",
-                         {s1.start_bits, s1.beta_init, s1.beta_lr, s1.threshold, s1.tau,
-                          s1.cost_weight, s1.cost_growth, s1.max_epochs, s1.qat.kd_weight,
-                          s1.qat.train.optimizer.lr, s1.qat.train.batch_size, s1.qat.train.seed}}};
+  nlohmann::json key = {
+      {"problem", sensitivity},
+      {"budgets", o.budgets},
+      {"target", o.target},
+      {"model", file_exists(model_path) ? hash_file(model_path) : model_path},
+      {"data", train_data.describe()},
+      {"settings",
+       {s1.start_bits, s1.beta_init, s1.beta_lr, s1.threshold, s1.tau, s1.cost_weight,
+        s1.cost_growth, s1.curvature, s1.normalize, s1.max_epochs, s1.qat.kd_weight,
+        s1.qat.train.optimizer.lr, s1.qat.train.batch_size, s1.qat.train.seed}}};
   const std::string problem_key = hash_hex(fnv1a64(key.dump()));
   if (file_exists(o.plan_output)) {
     Plan saved = load_plan(o.plan_output);

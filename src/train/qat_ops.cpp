@@ -36,6 +36,11 @@ at::Tensor logistic_noise(const at::Tensor& like) {
   return at::log(r) - at::log1p(-r);
 }
 
+at::Tensor curvature_correction(const at::Tensor& h, double c) {
+  MPQ_ASSERT(c >= 0, "curvature ", c);
+  return h * (h.item<double>() > 0.5 ? -c : c);
+}
+
 at::Tensor distillation_loss(const at::Tensor& student_logits, const at::Tensor& teacher_logits,
                              double temperature) {
   MPQ_ASSERT(temperature > 0, "temperature ", temperature);

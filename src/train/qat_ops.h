@@ -10,6 +10,11 @@
 //                       u decides: h = [logit(beta) + u > 0]); the forward value is exactly 0 or
 //                       1, the gradient that of sigmoid((logit(beta) + u) / tau) (straight-
 //                       through Gumbel-softmax with two classes).
+//   curvature_correction  the second-order part of that estimator: h (c_minus if h = 1, c_plus
+//                       otherwise), added to the loss. With f(h) = L(low + h delta) the straight-
+//                       through gradient is f'(h) at the sampled h only; f(1) - f(0) = f'(1) - c =
+//                       f'(0) + c for a quadratic f, c = delta' H delta / 2, so the correction is
+//                       -c at h = 1 and +c at h = 0 (its value is not part of the reported loss).
 //   distillation_loss   soft cross-entropy to the teacher at temperature T, times T^2 (Hinton).
 //   bin_regularization  SDQ's entropy-aware bin regularization of one weight: in grid units
 //                       v = w/s + z, for every occupied level k the squared distance of the mean
@@ -36,6 +41,9 @@ at::Tensor lsq_fake_quantize(const at::Tensor& x, const at::Tensor& scale,
 at::Tensor st_gumbel_choice(const at::Tensor& beta, const at::Tensor& noise, double tau);
 // Logistic noise of `like`'s shape from the global generator.
 at::Tensor logistic_noise(const at::Tensor& like);
+
+// h: a choice from st_gumbel_choice (0-d, exactly 0 or 1); c: delta' H delta / 2 >= 0.
+at::Tensor curvature_correction(const at::Tensor& h, double c);
 
 // Mean over the batch; logits [N, C] (or [N, C, ...] with classes on axis 1).
 at::Tensor distillation_loss(const at::Tensor& student_logits, const at::Tensor& teacher_logits,

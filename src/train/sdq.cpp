@@ -120,34 +120,38 @@ SdqResult sdq_search(const Graph& model, const SdqProblem& p, const Dataset& tra
   struct LayerScales {
     const QuantizedLayer* layer;
     std::vector<QParams> params;  // per candidate of its group
+    at::Tensor weight;            // the trained float weight (its gradient feeds the Fisher)
+    at::Tensor delta_sq;          // (Q_{b_i}(W) - Q_{b_{i-1}}(W))^2 of this step (weight layout)
+    at::Tensor fisher;            // running mean of batch * gradient^2 (weight layout)
   };
   std::vector<LayerScales> scales;
   for (const QuantizedLayer& ql : net.model().layers) {
     auto it = group_of.find(ql.layer.name);
     if (it == group_of.end() || !ql.weight_quantized) continue;
-    LayerScales ls{&ql, {}};
-    at::Tensor rows =
-        to_rows(net.model().graph.initializers.at(ql.layer.weight).detach(), ql.layout);
+    LayerScales ls{&ql, {}, net.model().graph.initializers.at(ql.layer.weight), {}, {}};
+    at::Tensor rows = to_rows(ls.weight.detach(), ql.layout);
     WeightScaleOptions ws;
     ws.method = "mse";
     for (int b : p.groups[it->second].bits)
       ls.params.push_back(weight_params(rows, b, ql.plan.weight.info(), ws));
     scales.push_back(std::move(ls));
   }
-  for (const LayerScales& ls : scales) {
+  for (LayerScales& ls : scales) {
     const size_t g = group_of.at(ls.layer->layer.name);
-    const LayerScales* l = &ls;
+    LayerScales* l = &ls;
     const int* current = &index[g];
     const at::Tensor* h = &choice[g];
-    net.executor().set_weight_hook(ls.layer->layer.weight,
-                                   [l, current, h](const std::string&, const at::Tensor& w) {
-                                     at::Tensor rows = to_rows(w, l->layer->layout);
-                                     const int i = *current;
-                                     at::Tensor high = fake_quantize(rows, l->params[size_t(i)]);
-                                     if (i == 0) return from_rows(high, l->layer->layout);
-                                     at::Tensor low = fake_quantize(rows, l->params[size_t(i - 1)]);
-                                     return from_rows(low + *h * (high - low), l->layer->layout);
-                                   });
+    net.executor().set_weight_hook(
+        ls.layer->layer.weight, [l, current, h](const std::string&, const at::Tensor& w) {
+          at::Tensor rows = to_rows(w, l->layer->layout);
+          const int i = *current;
+          at::Tensor high = fake_quantize(rows, l->params[size_t(i)]);
+          if (i == 0) return from_rows(high, l->layer->layout);
+          at::Tensor low = fake_quantize(rows, l->params[size_t(i - 1)]);
+          at::Tensor delta = high - low;
+          l->delta_sq = from_rows(delta.detach().square(), l->layer->layout);
+          return from_rows(low + *h * delta, l->layer->layout);
+        });
   }
 
   const TrainOptions& t = o.qat.train;
@@ -172,6 +176,38 @@ SdqResult sdq_search(const Graph& model, const SdqProblem& p, const Dataset& tra
     beta[g].fill_(o.beta_init);
     velocity[g] = 0;
   };
+  // The second-order part of the straight-through estimate. The loss difference that beta's
+  // gradient stands for, f(1) - f(0) with f(h) = L(low + h delta), is f'(1) - c = f'(0) + c for a
+  // quadratic f, c = delta' H delta / 2; the straight-through gradient gives f'(h) at the sampled
+  // h only, so c is subtracted (h = 1) or added (h = 0), with H the diagonal empirical Fisher:
+  // a running mean of batch * (dL/dW)^2, the batch loss being a mean over the batch.
+  constexpr double kFisherDecay = 0.95;
+  int64_t fisher_steps = 0;
+  auto second_order = [&]() {
+    at::Tensor correction = at::zeros({}, at::kFloat);
+    if (o.curvature <= 0 || fisher_steps == 0) return correction;
+    const double unbias = 1 / (1 - std::pow(kFisherDecay, double(fisher_steps)));
+    std::vector<double> c(groups, 0.0);
+    for (const LayerScales& ls : scales) {
+      const size_t g = group_of.at(ls.layer->layer.name);
+      if (index[g] > 0 && ls.fisher.defined())
+        c[g] += 0.5 * unbias * (ls.fisher * ls.delta_sq).sum().item<double>();
+    }
+    for (size_t g = 0; g < groups; ++g)
+      if (index[g] > 0)
+        correction = correction + curvature_correction(choice[g], o.curvature * c[g]);
+    return correction;
+  };
+  auto update_fisher = [&]() {
+    if (o.curvature <= 0) return;
+    at::NoGradGuard no_grad;
+    for (LayerScales& ls : scales) {
+      if (!ls.weight.grad().defined()) continue;
+      at::Tensor f = ls.weight.grad().square() * double(t.batch_size) * (1 - kFisherDecay);
+      ls.fisher = ls.fisher.defined() ? ls.fisher.mul_(kFisherDecay).add_(f) : f;
+    }
+    ++fisher_steps;
+  };
   bool done = meets(p, index);
   Progress progress("sdq stage 1", total_steps);
   if (!t.progress) progress.finish();
@@ -195,8 +231,16 @@ SdqResult sdq_search(const Graph& model, const SdqProblem& p, const Dataset& tra
       // Expected cost of the budgets not met yet.
       const std::vector<double> hard = totals(p, index);
       at::Tensor penalty = at::zeros({}, at::kFloat);
+      // Each group's share of the penalty per unit of beta: its cost step over the average
+      // group's budget, summed over the unmet budgets.
+      std::vector<double> share(groups, 0.0);
       for (size_t k = 0; k < hard.size(); ++k) {
         if (hard[k] <= p.limits[k]) continue;
+        for (size_t g = 0; g < groups; ++g) {
+          const auto& c = p.groups[g].cost;
+          const size_t i = size_t(index[g]);
+          if (i > 0) share[g] += (c[i][k] - c[i - 1][k]) * double(groups) / p.limits[k];
+        }
         at::Tensor expected = at::zeros({}, at::kFloat);
         for (size_t g = 0; g < groups; ++g) {
           const auto& c = p.groups[g].cost;
@@ -206,18 +250,24 @@ SdqResult sdq_search(const Graph& model, const SdqProblem& p, const Dataset& tra
         }
         penalty = penalty + expected * (double(groups) / p.limits[k]);
       }
-      at::Tensor objective = loss + lambda * penalty;
+      double mean_share = 0;
+      for (size_t g = 0; g < groups; ++g) mean_share += share[g] / double(groups);
+      if (mean_share <= 0) mean_share = 1;
+      at::Tensor objective = loss + second_order() + lambda * penalty;
       opt.zero_grad();
       for (auto& b : beta)
         if (b.grad().defined()) b.mutable_grad().zero_();
       objective.backward();
+      update_fisher();
       opt.step(cosine_lr(t.optimizer.lr, r.steps, total_steps, 0));
       {
         // Gradient descent with momentum (it averages the noisy single-sample estimates).
         at::NoGradGuard no_grad;
         for (size_t g = 0; g < groups; ++g) {
           if (!beta[g].grad().defined()) continue;
-          velocity[g] = o.beta_momentum * velocity[g] + beta[g].grad().item<double>();
+          const double grad = beta[g].grad().item<double>();
+          const double step = o.normalize ? grad / std::max(share[g], mean_share) : grad;
+          velocity[g] = o.beta_momentum * velocity[g] + step;
           beta[g].sub_(o.beta_lr * velocity[g]).clamp_(0.01, 0.99);
         }
       }

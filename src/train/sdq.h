@@ -9,9 +9,17 @@
 //   E[cost_k] = sum_g beta_g c_g(b_i, k) + (1 - beta_g) c_g(b_{i-1}, k),
 // the expected size, BitOps or latency of the sampled network (G makes a group's pull about
 // one over its average bits, whatever the network's size); cost_weight grows by
-// `cost_growth` per step while a budget is unmet (so stage 1 ends): a layer drops first where
-// its loss gradient per unit of cost is smallest, as in a Lagrangian relaxation whose multiplier
-// rises. beta follows gradient descent with momentum (learning rate beta_lr) and is kept in
+// `cost_growth` per step while a budget is unmet (so stage 1 ends), as in a Lagrangian
+// relaxation whose multiplier rises. Two additions to the paper's estimator, both on by default:
+//  - curvature: the straight-through gradient is first order, and near a trained optimum it is
+//    mostly noise; curvature_correction (qat_ops.h) adds the second-order part with the
+//    diagonal empirical Fisher (a running mean of batch * (dL/dW)^2), exact for a quadratic loss.
+//  - normalize: a group's beta gradient is divided by its share of the cost derivative (its cost
+//    step times G / limit, summed over unmet budgets), at least the groups' mean share. Without
+//    it the cost pull is proportional to a group's size, so the largest groups reach the
+//    threshold first whatever their loss; with it every group at least the mean size feels the
+//    same pull, and the loss per unit of cost decides the order, as in a knapsack.
+// beta follows gradient descent with momentum (learning rate beta_lr) and is kept in
 // [0.01, 0.99]. When a group's beta falls below
 // `threshold` the group drops to b_{i-1} for good and beta restarts at beta_init; drops are taken
 // lowest beta first and stop as soon as every budget holds with each group at its current width,
@@ -48,8 +56,12 @@ struct SdqOptions {
   // every-group cost is at most twice every limit).
   int start_bits = 0;
   double beta_init = 0.99, beta_lr = 0.1, beta_momentum = 0.9, threshold = 0.4, tau = 1.0;
-  double cost_weight = 0.02, cost_growth = 1.02;
-  int64_t max_epochs = 2;
+  double cost_weight = 0.005, cost_growth = 1.005;
+  // Weight of the second-order correction to beta's straight-through gradient (0: none).
+  double curvature = 1.0;
+  // Divide each beta's gradient by its group's share of the cost (see above).
+  bool normalize = true;
+  int64_t max_epochs = 4;
 };
 
 struct SdqDrop {

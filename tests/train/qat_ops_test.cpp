@@ -112,6 +112,29 @@ TEST(QatOps, GumbelChoiceIsExactInForwardAndFollowsItsRelaxation) {
   }
 }
 
+TEST(QatOps, CurvatureCorrectionMakesTheChoiceGradientExactOnAQuadratic) {
+  // L(w) = sum a (w - t)^2 / 2, so H = diag(a); f(h) = L(low + h delta).
+  at::manual_seed(6);
+  at::Tensor a = at::rand({40}, at::kDouble) + 0.1, t = at::randn({40}, at::kDouble);
+  at::Tensor low = at::randn({40}, at::kDouble), delta = at::randn({40}, at::kDouble);
+  auto loss = [&](const at::Tensor& w) { return (a * (w - t).square()).sum() / 2; };
+  const double exact = (loss(low + delta) - loss(low)).item<double>();
+  const double c = (a * delta.square()).sum().item<double>() / 2;
+  for (double u : {-3.0, 3.0}) {                // logistic noise that makes h = 0, then h = 1
+    auto gradient_at_h = [&](bool corrected) {  // d/dh of the loss (plus the correction)
+      at::Tensor beta = at::full({}, 0.5, at::kDouble).requires_grad_(true);
+      at::Tensor h = st_gumbel_choice(beta, at::full({}, u, at::kDouble), 1.0);
+      h.retain_grad();
+      at::Tensor l = loss(low + h * delta);
+      (corrected ? l + curvature_correction(h, c) : l).backward();
+      EXPECT_EQ(h.item<double>(), u > 0 ? 1.0 : 0.0);
+      return h.grad().item<double>();
+    };
+    EXPECT_GT(std::abs(gradient_at_h(false) - exact), 1e-3) << u;  // first order alone is off
+    EXPECT_NEAR(gradient_at_h(true), exact, 1e-9) << u;
+  }
+}
+
 TEST(QatOps, DistillationLossAndItsGradient) {
   at::Tensor student = at::randn({3, 5}, at::kDouble), teacher = at::randn({3, 5}, at::kDouble);
   const double t = 2.5;
