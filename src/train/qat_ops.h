@@ -10,7 +10,7 @@
 //                       u decides: h = [logit(beta) + u > 0]); the forward value is exactly 0 or
 //                       1, the gradient that of sigmoid((logit(beta) + u) / tau) (straight-
 //                       through Gumbel-softmax with two classes).
-//   curvature_correction  the second-order part of that estimator: h (c_minus if h = 1, c_plus
+//   curvature_correction  the second-order part of that estimator: h * (-c if h = 1, +c
 //                       otherwise), added to the loss. With f(h) = L(low + h delta) the straight-
 //                       through gradient is f'(h) at the sampled h only; f(1) - f(0) = f'(1) - c =
 //                       f'(0) + c for a quadratic f, c = delta' H delta / 2, so the correction is

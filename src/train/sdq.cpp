@@ -119,6 +119,7 @@ SdqResult sdq_search(const Graph& model, const SdqProblem& p, const Dataset& tra
     for (const auto& name : p.groups[g].layers) group_of[name] = g;
   struct LayerScales {
     const QuantizedLayer* layer;
+    size_t group;
     std::vector<QParams> params;  // per candidate of its group
     at::Tensor weight;            // the trained float weight (its gradient feeds the Fisher)
     at::Tensor delta_sq;          // (Q_{b_i}(W) - Q_{b_{i-1}}(W))^2 of this step (weight layout)
@@ -128,7 +129,7 @@ SdqResult sdq_search(const Graph& model, const SdqProblem& p, const Dataset& tra
   for (const QuantizedLayer& ql : net.model().layers) {
     auto it = group_of.find(ql.layer.name);
     if (it == group_of.end() || !ql.weight_quantized) continue;
-    LayerScales ls{&ql, {}, net.model().graph.initializers.at(ql.layer.weight), {}, {}};
+    LayerScales ls{&ql, it->second, {}, net.model().graph.initializers.at(ql.layer.weight), {}, {}};
     at::Tensor rows = to_rows(ls.weight.detach(), ql.layout);
     WeightScaleOptions ws;
     ws.method = "mse";
@@ -137,10 +138,9 @@ SdqResult sdq_search(const Graph& model, const SdqProblem& p, const Dataset& tra
     scales.push_back(std::move(ls));
   }
   for (LayerScales& ls : scales) {
-    const size_t g = group_of.at(ls.layer->layer.name);
     LayerScales* l = &ls;
-    const int* current = &index[g];
-    const at::Tensor* h = &choice[g];
+    const int* current = &index[ls.group];
+    const at::Tensor* h = &choice[ls.group];
     net.executor().set_weight_hook(
         ls.layer->layer.weight, [l, current, h](const std::string&, const at::Tensor& w) {
           at::Tensor rows = to_rows(w, l->layer->layout);
@@ -188,11 +188,9 @@ SdqResult sdq_search(const Graph& model, const SdqProblem& p, const Dataset& tra
     if (o.curvature <= 0 || fisher_steps == 0) return correction;
     const double unbias = 1 / (1 - std::pow(kFisherDecay, double(fisher_steps)));
     std::vector<double> c(groups, 0.0);
-    for (const LayerScales& ls : scales) {
-      const size_t g = group_of.at(ls.layer->layer.name);
-      if (index[g] > 0 && ls.fisher.defined())
-        c[g] += 0.5 * unbias * (ls.fisher * ls.delta_sq).sum().item<double>();
-    }
+    for (const LayerScales& ls : scales)
+      if (index[ls.group] > 0 && ls.fisher.defined())
+        c[ls.group] += 0.5 * unbias * (ls.fisher * ls.delta_sq).sum().item<double>();
     for (size_t g = 0; g < groups; ++g)
       if (index[g] > 0)
         correction = correction + curvature_correction(choice[g], o.curvature * c[g]);
@@ -202,7 +200,7 @@ SdqResult sdq_search(const Graph& model, const SdqProblem& p, const Dataset& tra
     if (o.curvature <= 0) return;
     at::NoGradGuard no_grad;
     for (LayerScales& ls : scales) {
-      if (!ls.weight.grad().defined()) continue;
+      if (index[ls.group] == 0 || !ls.weight.grad().defined()) continue;
       at::Tensor f = ls.weight.grad().square() * double(t.batch_size) * (1 - kFisherDecay);
       ls.fisher = ls.fisher.defined() ? ls.fisher.mul_(kFisherDecay).add_(f) : f;
     }
@@ -236,17 +234,16 @@ SdqResult sdq_search(const Graph& model, const SdqProblem& p, const Dataset& tra
       std::vector<double> share(groups, 0.0);
       for (size_t k = 0; k < hard.size(); ++k) {
         if (hard[k] <= p.limits[k]) continue;
-        for (size_t g = 0; g < groups; ++g) {
-          const auto& c = p.groups[g].cost;
-          const size_t i = size_t(index[g]);
-          if (i > 0) share[g] += (c[i][k] - c[i - 1][k]) * double(groups) / p.limits[k];
-        }
         at::Tensor expected = at::zeros({}, at::kFloat);
         for (size_t g = 0; g < groups; ++g) {
           const auto& c = p.groups[g].cost;
           const size_t i = size_t(index[g]);
-          expected = i == 0 ? expected + c[0][k]
-                            : expected + beta[g] * c[i][k] + (1 - beta[g]) * c[i - 1][k];
+          if (i == 0) {
+            expected = expected + c[0][k];
+            continue;
+          }
+          expected = expected + beta[g] * c[i][k] + (1 - beta[g]) * c[i - 1][k];
+          share[g] += (c[i][k] - c[i - 1][k]) * double(groups) / p.limits[k];
         }
         penalty = penalty + expected * (double(groups) / p.limits[k]);
       }
