@@ -15,6 +15,7 @@ packages=(
   python3-torch python3-pulp
   nodejs npm
   chromium  # the report test draws report.html headless
+  qemu-user  # ONNX Runtime on an emulated CPU without VNNI (mpq verify --emulate-cpu, tests)
 )
 missing=()
 for p in "${packages[@]}"; do

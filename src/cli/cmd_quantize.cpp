@@ -4,6 +4,7 @@
 #include "cli/common.h"
 #include "core/error.h"
 #include "onnx/io.h"
+#include "pipeline/onnxruntime.h"
 #include "pipeline/quantize.h"
 #include "quant/observer.h"
 #include "quant/scheme.h"
@@ -31,7 +32,7 @@ void add_quantize_command(CLI::App& app) {
   struct Args {
     std::string model, output, bits, plan, eval, scheme = "sym-channel",
                                                  act_scheme = "affine-tensor";
-    std::string scope = "layer";
+    std::string scope = "layer", int8;
     int64_t group_size = 0;
     DataArgs data;
     PtqOptions ptq;
@@ -82,6 +83,7 @@ void add_quantize_command(CLI::App& app) {
                   "packed: 2-7 bit weights as bit planes; int8: one byte per weight")
       ->check(CLI::IsMember({"packed", "int8"}))
       ->capture_default_str();
+  add_int8_option(*cmd, a->int8);
   cmd->add_option("--eval", a->eval,
                   "also evaluate float and quantized (simulated) accuracy on this data");
   cmd->add_flag("--json", a->json, "print JSON");
@@ -90,8 +92,9 @@ void add_quantize_command(CLI::App& app) {
               "\nA plan from `mpq search --proxy-search` names its quantizer (method, observer,\n"
               "weight scale, percentile); flags given here win over it.\n");
   cmd->callback([a, method, observer, scale, percentile] {
-    // The --bits/--plan check first, before the model is read.
+    // The --bits/--plan and --int8 checks first, before the model is read.
     if (a->bits.empty() == a->plan.empty()) plan_from_args(a->plan, a->bits, Graph(), "quantize");
+    a->qdq.int8_format = int8_format_choice(a->int8, "");
     Graph model = import_onnx(a->model);
     Plan plan = plan_from_args(a->plan, a->bits, model, "quantize");
     if (!a->bits.empty()) {
@@ -126,7 +129,7 @@ void add_quantize_command(CLI::App& app) {
 
 void add_verify_command(CLI::App& app) {
   struct Args {
-    std::string model, output;
+    std::string model, output, cpu;
     DataArgs data;
     VerifyOptions options;
     bool json = false;
@@ -142,9 +145,19 @@ void add_verify_command(CLI::App& app) {
   cmd->add_option("-b,--batch-size", a->options.batch_size, "samples per ONNX Runtime call")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-rel", a->options.max_rel,
+                  "bound on max |ONNX Runtime - mpq| / max |ONNX Runtime| per output")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--per-layer", a->options.per_layer,
+                "compare every quantized layer's output (always done beyond the bound)");
+  cmd->add_option("--emulate-cpu", a->cpu,
+                  "run ONNX Runtime under qemu-x86_64 as this x86 CPU model, e.g. Haswell (AVX2, "
+                  "no VNNI): the integer kernels another machine runs (slow; Debian qemu-user)");
   cmd->add_flag("--json", a->json, "print JSON");
   cmd->add_option("-o,--output", a->output, "write to this file instead of stdout");
   cmd->callback([a] {
+    set_onnxruntime_cpu(a->cpu);
     Graph model = import_onnx(a->model);
     auto data = open_data(a->data, &model);
     VerifyResult r = verify_model(a->model, *data, a->options);

@@ -32,7 +32,7 @@ std::string default_eval(const std::string& spec) {
 
 void add_run_command(CLI::App& app) {
   struct Args {
-    std::string model, dir, eval;
+    std::string model, dir, eval, int8;
     DataArgs data;
     RunOptions options;
     int64_t eval_limit = -1;
@@ -54,6 +54,7 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--metric", a->options.metric, "sensitivity metric (overrides the method's)");
   cmd->add_option("--solver", a->options.solver, "search solver (overrides the method's)");
   cmd->add_option("--target", a->options.target, "target description (docs/targets.md)");
+  add_int8_option(*cmd, a->int8);
   cmd->add_option("--bits", a->options.bits, "candidate weight bits")
       ->delimiter(',')
       ->capture_default_str();
@@ -84,6 +85,7 @@ void add_run_command(CLI::App& app) {
   cmd->add_flag("--json", a->json, "print run.json instead of the summary");
   cmd->add_option("-o,--output", a->dir, "run folder for every artifact")->required();
   cmd->callback([a, quantizer] {
+    a->options.qdq.int8_format = int8_format_choice(a->int8, a->options.target);
     Graph model = import_onnx(a->model);
     auto calibration = open_data(a->data, &model);
     auto evaluation = open_other_data(

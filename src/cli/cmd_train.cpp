@@ -38,7 +38,7 @@ void add_train_command(CLI::App& app) {
     // Quantization-aware training and SDQ.
     bool qat = false, sdq = false, no_kd = false, no_bin_reg = false, no_entropy = false,
          stage1_only = false;
-    std::string plan, bits, bn = "fold", plan_output;
+    std::string plan, bits, bn = "fold", plan_output, int8;
     std::vector<std::string> budgets;
     SdqCommandOptions sdq_options;
     QatOptions qat_options;
@@ -97,6 +97,7 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--act-bits", a->sdq_options.act_bits, "--sdq: activation bits (default 4)")
       ->check(CLI::Range(2, 8));
   cmd->add_option("--target", a->sdq_options.target, "--sdq: target file (docs/targets.md)");
+  add_int8_option(*cmd, a->int8);
   cmd->add_option("--plan-out", a->plan_output, "--sdq: stage 1's plan (default OUTPUT.plan.json)");
   cmd->add_flag("--stage1-only", a->stage1_only, "--sdq: stop after writing the learned plan");
   cmd->add_option("--sdq-epochs", a->sdq_options.stage1.max_epochs,
@@ -151,6 +152,7 @@ void add_train_command(CLI::App& app) {
                   "samples for the starting point's calibration (default 512)")
       ->check(CLI::PositiveNumber);
   cmd->callback([a, cmd] {
+    a->qat_options.qdq.int8_format = int8_format_choice(a->int8, a->sdq_options.target);
     MPQ_CHECK(a->model.empty() != a->arch.empty(),
               "train: give either a MODEL file or --arch NAME (found ",
               a->model.empty() ? "neither" : "both", ")");

@@ -3,10 +3,15 @@
 #include <iostream>
 #include <sstream>
 
+#include "core/cpu.h"
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/int8_format.h"
+#include "core/version.h"
+#include "hw/onednn.h"
 #include "pipeline/eval.h"
 #include "pipeline/quantize.h"
+#include "search/target.h"
 
 namespace mpq::cli {
 
@@ -97,6 +102,31 @@ void emit(const std::string& text, const std::string& path) {
   } else {
     write_file_atomic(path, text);
   }
+}
+
+void add_int8_option(CLI::App& cmd, std::string& format) {
+  std::string help =
+      "integer types for the runtime's int8 kernels (default: the target's int8_format, else "
+      "auto):\n  auto: u8s8 where this CPU sums u8 x s8 exactly (VNNI, AMX, not x86), else u8u8";
+  for (const auto& f : int8_format_table())
+    help += "\n  " + std::string(f.name) + ": " + f.description;
+  cmd.add_option("--int8", format, help);
+}
+
+std::string int8_format_choice(const std::string& flag, const std::string& target_path) {
+  std::string format = flag;
+  if (format.empty() && !target_path.empty()) format = load_target(target_path).int8_format;
+  if (format.empty()) format = "auto";
+  resolve_int8_format(format, host_cpu(), flag.empty() ? target_path : "--int8");
+  return format;
+}
+
+std::string version_text() {
+  const CpuInfo& cpu = host_cpu();
+  return std::string("mpq ") + kVersion + "\ncpu: " + describe(cpu) + "\n" + onednn_version() +
+         ": " + onednn_isa() + " kernels, int8 weights exact to " +
+         std::to_string(onednn_int8_weight_bits()) + " bits\nint8 export default (--int8 auto): " +
+         int8_format_info(resolve_int8_format("auto", cpu, "--int8")).name;
 }
 
 }  // namespace mpq::cli

@@ -40,6 +40,16 @@ std::vector<std::vector<int64_t>> parse_shapes(const std::string& text, const st
 Plan plan_from_args(const std::string& plan_file, const std::string& bits, const Graph& model,
                     const std::string& command);
 
+// --int8 FORMAT: the integer types of an exported model (core/int8_format.h).
+void add_int8_option(CLI::App& cmd, std::string& format);
+// The format to export with: --int8 when given, else the target file's "int8_format", else
+// "auto"; checked here, before any work.
+std::string int8_format_choice(const std::string& flag, const std::string& target_path);
+
+// `mpq --version`: mpq's version, the CPU, oneDNN's version and instruction set, and the int8
+// kernels ONNX Runtime's MLAS picks on this CPU (what results may depend on).
+std::string version_text();
+
 // Writes `text` to stdout, or atomically to `path` when it is not empty.
 void emit(const std::string& text, const std::string& path);
 

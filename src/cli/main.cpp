@@ -13,7 +13,7 @@
 
 int main(int argc, char** argv) {
   CLI::App app{"mpq: mixed-precision quantization of neural networks", "mpq"};
-  app.set_version_flag("--version", std::string("mpq ") + mpq::kVersion);
+  app.set_version_flag("--version", [] { return mpq::cli::version_text(); });
   app.require_subcommand(1);
   app.failure_message(CLI::FailureMessage::simple);
   int threads = int(std::max(1u, std::thread::hardware_concurrency()));

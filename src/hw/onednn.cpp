@@ -43,18 +43,33 @@ memory user_memory(const memory::dims& dims, dt type, tag layout,
   return m;
 }
 
-// Deterministic values for timing: f32 in [-1, 1], u8 in [0, 255], s8 in [-128, 127].
+// Deterministic values for timing: f32 in [-1, 1], u8 in [0, 255], s8 in the range the
+// instruction set sums exactly ([-128, 127] or [-64, 63]).
 std::vector<float> filler(int64_t n, dt type, uint64_t seed) {
   std::vector<float> v(size_t(std::max<int64_t>(n, 0)));
+  const double levels = double(int64_t(1) << onednn_int8_weight_bits());
   uint64_t x = seed * 6364136223846793005ULL + 1442695040888963407ULL;
   for (auto& e : v) {
     x = x * 6364136223846793005ULL + 1442695040888963407ULL;
     double u = double(x >> 11) / double(1ULL << 53);
     e = type == dt::f32  ? float(2 * u - 1)
         : type == dt::u8 ? float(std::floor(u * 256))
-                         : float(std::floor(u * 256) - 128);
+                         : float(std::floor(u * levels) - levels / 2);
   }
   return v;
+}
+
+// int8 weights outside the exact range would return the saturated sums, not the layer's output.
+void check_int8_weights(const std::vector<float>& weights) {
+  const int bits = onednn_int8_weight_bits();
+  const float lo = -float(int64_t(1) << (bits - 1)), hi = -lo - 1;
+  for (float w : weights) {
+    MPQ_CHECK(w >= lo && w <= hi, "int8 weights: expected values in [", lo, ", ", hi,
+              "] on oneDNN's ", onednn_isa(),
+              " kernels (without VNNI, pairs of u8 x s8 products are summed in saturating 16-bit "
+              "lanes), found ",
+              w);
+  }
 }
 
 int64_t product(const memory::dims& d) {
@@ -108,6 +123,7 @@ Prepared prepare_conv(const ConvGeometry& g, KernelType type, const std::vector<
                       const std::vector<float>& weights, const std::vector<float>& bias,
                       const std::vector<float>& scales, dnnl::stream& s) {
   check(g);
+  if (type == KernelType::kInt8) check_int8_weights(weights);
   Types t = types_of(type);
   memory::dims src_dims = {g.batch, g.in_channels, g.in_h, g.in_w};
   memory::dims wei_dims = weight_dims(g);
@@ -139,6 +155,7 @@ Prepared prepare_matmul(const MatMulGeometry& g, KernelType type, const std::vec
                         const std::vector<float>& weights, const std::vector<float>& bias,
                         const std::vector<float>& scales, dnnl::stream& s) {
   MPQ_CHECK(g.m > 0 && g.k > 0 && g.n > 0, "profile: unsupported matrix product ", g.describe());
+  if (type == KernelType::kInt8) check_int8_weights(weights);
   Types t = types_of(type);
   memory::desc src_md({g.m, g.k}, t.src, tag::ab), wei_md({g.k, g.n}, t.wei, tag::any),
       bias_md({1, g.n}, dt::f32, tag::ab), dst_md({g.m, g.n}, t.dst, tag::ab);
@@ -317,6 +334,47 @@ std::vector<float> run_matmul(const MatMulGeometry& g, KernelType type,
   p.primitive.execute(s, p.args);
   s.wait();
   return read_output(p, {g.m, g.n}, tag::ab, types_of(type).dst, s);
+}
+
+std::string onednn_isa() {
+  using isa = dnnl::cpu_isa;
+  switch (dnnl::get_effective_cpu_isa()) {
+    case isa::sse41:
+      return "sse41";
+    case isa::avx:
+      return "avx";
+    case isa::avx2:
+      return "avx2";
+    case isa::avx2_vnni:
+      return "avx2_vnni";
+    case isa::avx512_mic:
+      return "avx512_mic";
+    case isa::avx512_mic_4ops:
+      return "avx512_mic_4ops";
+    case isa::avx512_core:
+      return "avx512_core";
+    case isa::avx512_core_vnni:
+      return "avx512_core_vnni";
+    case isa::avx512_core_bf16:
+      return "avx512_core_bf16";
+    case isa::avx512_core_amx:
+      return "avx512_core_amx";
+    default:
+      return "unknown";
+  }
+}
+
+int onednn_int8_weight_bits() {
+  using isa = dnnl::cpu_isa;
+  switch (dnnl::get_effective_cpu_isa()) {
+    case isa::avx2_vnni:
+    case isa::avx512_core_vnni:
+    case isa::avx512_core_bf16:  // includes VNNI
+    case isa::avx512_core_amx:
+      return 8;
+    default:
+      return 7;
+  }
 }
 
 std::string onednn_version() {

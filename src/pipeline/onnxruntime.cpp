@@ -27,10 +27,17 @@ std::vector<std::string> write_inputs(const TempDir& dir, const std::vector<at::
   return files;
 }
 
+std::string& emulated_cpu() {
+  static std::string cpu;
+  return cpu;
+}
+
 ProcessResult run_bridge(std::vector<std::string> args) {
   std::string why;
   MPQ_CHECK(onnxruntime_available(&why), "ONNX Runtime is not available: ", why);
   args.insert(args.begin(), {find_program("node"), join_path(ort_dir(), "ort_run.js")});
+  if (!emulated_cpu().empty())
+    args.insert(args.begin(), {find_program("qemu-x86_64"), "-cpu", emulated_cpu()});
   return run_process(args);
 }
 
@@ -42,9 +49,15 @@ bool onnxruntime_available(std::string* why) {
     reason = "node is not on PATH (run scripts/setup.sh)";
   else if (!file_exists(join_path(ort_dir(), "node_modules/onnxruntime-node/package.json")))
     reason = "onnxruntime-node is not installed in " + ort_dir() + " (run scripts/setup.sh)";
+  else if (!emulated_cpu().empty() && find_program("qemu-x86_64").empty())
+    reason = "qemu-x86_64 is not on PATH (Debian package qemu-user) to emulate CPU '" +
+             emulated_cpu() + "'";
   if (why) *why = reason;
   return reason.empty();
 }
+
+void set_onnxruntime_cpu(const std::string& cpu) { emulated_cpu() = cpu; }
+const std::string& onnxruntime_cpu() { return emulated_cpu(); }
 
 std::vector<at::Tensor> run_onnxruntime(const std::string& model_path,
                                         const std::vector<at::Tensor>& inputs) {

@@ -10,8 +10,15 @@
 
 namespace mpq {
 
-// True when node and the onnxruntime-node package are installed.
+// True when node and the onnxruntime-node package are installed (and qemu-x86_64 when an
+// emulated CPU is set).
 bool onnxruntime_available(std::string* why = nullptr);
+
+// Runs ONNX Runtime from now on under qemu-x86_64 (Debian's qemu-user) emulating the x86 CPU
+// model `cpu` ("Haswell": AVX2 without VNNI or AVX-512; "" = natively), so a model can be checked
+// as the integer kernels of another CPU compute it. Slow: for verification, not timing.
+void set_onnxruntime_cpu(const std::string& cpu);
+const std::string& onnxruntime_cpu();
 
 // Runs `model_path` in ONNX Runtime on `inputs` (in the model's input order); returns outputs in
 // the model's output order. Throws mpq::Error with ONNX Runtime's message on failure.

@@ -8,9 +8,12 @@
 #include <filesystem>
 #include <iomanip>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
+#include "core/cpu.h"
 #include "core/error.h"
+#include "core/int8_format.h"
 #include "core/fs.h"
 #include "core/log.h"
 #include "exec/executor.h"
@@ -66,6 +69,89 @@ void add_bitops(const Graph& model, QuantizeResult* r) {
   }
 }
 
+// The nodes whose integer kernels verify localises: Conv, ConvTranspose, MatMul and Gemm with an
+// input computed by DequantizeLinear (or listed as quantized in mpq's metadata). The value compared
+// is the QuantizeLinear that alone reads the node's output, where there is one (a runtime fuses
+// node and Q into one kernel, so the float output is not there to fetch), else the output.
+std::vector<std::pair<std::string, std::string>> quantized_layer_taps(const Graph& g) {
+  std::set<std::string> listed;
+  auto meta = g.metadata.find("mpq.quantization");
+  if (meta != g.metadata.end()) {
+    auto j = nlohmann::json::parse(meta->second, nullptr, false);
+    if (j.is_object() && j.contains("layers") && j["layers"].is_object())
+      for (const auto& item : j["layers"].items()) listed.insert(item.key());
+  }
+  std::vector<std::pair<std::string, std::string>> taps;
+  for (const Node& n : g.nodes) {
+    if (n.op_type != "Conv" && n.op_type != "ConvTranspose" && n.op_type != "MatMul" &&
+        n.op_type != "Gemm")
+      continue;
+    bool dequantized = listed.count(n.name) > 0;
+    for (const auto& in : n.inputs) {
+      int64_t p = in.empty() ? -1 : g.producer(in);
+      dequantized |= p >= 0 && g.nodes[size_t(p)].op_type == "DequantizeLinear";
+    }
+    if (!dequantized || n.outputs.empty() || n.outputs[0].empty()) continue;
+    std::string value = n.outputs[0];
+    std::vector<int64_t> readers = g.consumers(value);
+    if (readers.size() == 1 && g.nodes[size_t(readers[0])].op_type == "QuantizeLinear" &&
+        !g.is_graph_output(value))
+      value = g.nodes[size_t(readers[0])].outputs[0];
+    taps.emplace_back(n.name, value);
+  }
+  return taps;
+}
+
+// Every tap of `path` in ONNX Runtime and in `ex` on `x` (a copy of the model with the taps as
+// extra outputs runs in ONNX Runtime; the executor fetches them by name).
+std::vector<LayerDiff> compare_layers(const Graph& g, const Executor& ex, const at::Tensor& x) {
+  auto taps = quantized_layer_taps(g);
+  if (taps.empty()) return {};
+  std::vector<std::string> names;
+  for (const auto& tap : taps) names.push_back(tap.second);
+  std::map<std::string, at::Tensor> ours = ex.run_named({{g.inputs[0].name, x}}, names);
+  Graph probe = g;
+  for (const auto& [layer, value] : taps) {
+    if (probe.is_graph_output(value)) continue;
+    ValueInfo v;
+    v.name = value;
+    v.elem_type = 1;  // float, unless a QuantizeLinear's zero point says otherwise
+    const Node& producer = g.nodes[size_t(g.producer(value))];
+    if (producer.op_type == "QuantizeLinear") {
+      v.elem_type = 2;  // uint8 without a zero point
+      if (producer.inputs.size() > 2 && g.is_initializer(producer.inputs[2]))
+        v.elem_type = g.initializers.at(producer.inputs[2]).scalar_type() == at::kChar ? 3 : 2;
+    }
+    v.has_shape = true;
+    for (int64_t d = 0; d < ours.at(value).dim(); ++d) {
+      Dim dim;
+      dim.param = "d" + std::to_string(d);
+      v.shape.push_back(dim);
+    }
+    probe.outputs.push_back(v);
+  }
+  TempDir dir("verify");
+  const std::string file = join_path(dir.path(), "probe.onnx");
+  export_onnx(probe, file);
+  std::vector<at::Tensor> ort = run_onnxruntime(file, {x});
+  std::vector<LayerDiff> diffs;
+  for (const auto& [layer, value] : taps) {
+    size_t k = 0;
+    while (k < probe.outputs.size() && probe.outputs[k].name != value) ++k;
+    MPQ_ASSERT(k < ort.size(), "no ONNX Runtime value for ", value);
+    at::Tensor a = ort[k].to(at::kDouble), m = ours.at(value).to(at::kDouble);
+    if (a.sizes() != m.sizes()) continue;
+    LayerDiff d;
+    d.layer = layer;
+    d.value = value;
+    d.max_abs = a.numel() ? (a - m).abs().max().item<double>() : 0;
+    double scale = a.numel() ? a.abs().max().item<double>() : 0;
+    d.max_rel = scale > 0 ? d.max_abs / scale : d.max_abs;
+    diffs.push_back(d);
+  }
+  return diffs;
+}
+
 }  // namespace
 
 std::pair<int, int> parse_bits(const std::string& text, const std::string& flag) {
@@ -110,7 +196,10 @@ QuantizeResult run_quantize(const Graph& model, const Plan& plan, const Dataset*
                             const std::string& output) {
   auto start = std::chrono::steady_clock::now();
   QuantizeResult r;
-  r.model = quantize_ptq(model, plan, calibration, ptq);
+  const Int8Format format = resolve_int8_format(qdq.int8_format, host_cpu(), "--int8");
+  r.model = quantize_ptq(model, apply_int8_format(plan, format), calibration, ptq);
+  r.int8_format = int8_format_info(format).name;
+  if (qdq.int8_format == "auto") r.int8_reason = "auto: " + auto_int8_reason(host_cpu());
   Graph q = export_qdq(r.model, qdq, &r.sizes);
   std::string bytes = export_onnx_bytes(q);
   r.file_bytes = int64_t(bytes.size());
@@ -162,6 +251,7 @@ nlohmann::json to_json(const QuantizeResult& r) {
                         {"paper_mb", r.sizes.paper_bytes / double(1 << 20)},
                         {"float_paper_mb", r.sizes.float_paper_bytes / double(1 << 20)},
                         {"weight_bits_average", r.sizes.weight_bits_average}}},
+                      {"int8_format", r.int8_format},
                       {"bitops", r.bitops},
                       {"float_bitops", r.float_bitops},
                       {"seconds", r.seconds}};
@@ -187,6 +277,9 @@ std::string format_text(const QuantizeResult& r) {
   const std::string observer = r.model.info.value("observer", "");
   if (!observer.empty()) o << ", observer " << observer;
   o << ", weight scale " << r.model.info.value("weight_scale", "") << "\n";
+  o << "int8 types    " << r.int8_format;
+  if (!r.int8_reason.empty()) o << " (" << r.int8_reason << ")";
+  o << "\n";
   o << std::fixed << std::setprecision(2);
   o << "weight bits   " << r.sizes.weight_bits_average << " average over quantizable weights\n";
   o << "size on disk  " << kib(double(r.file_bytes)) << " (float model "
@@ -244,6 +337,8 @@ VerifyResult verify_model(const std::string& path, const Dataset& data,
   std::vector<double> ref_max(outputs, 0), sum_abs(outputs, 0), agree(outputs, 0), rows(outputs, 0);
   std::vector<double> count(outputs, 0);
   double correct_ort = 0, correct_mpq = 0;
+  double worst = -1;
+  at::Tensor worst_batch;  // the inputs whose outputs differed most, for the per-layer comparison
   int64_t n = std::min(options.samples, data.size());
   DataLoader loader(data, std::min(options.batch_size, n));
   Progress progress("verify", n);
@@ -261,6 +356,13 @@ VerifyResult verify_model(const std::string& path, const Dataset& data,
       MPQ_CHECK(a.sizes() == m.sizes(), path, ": output '", g.outputs[k].name,
                 "': ONNX Runtime gives shape ", a.sizes(), ", mpq ", m.sizes());
       at::Tensor diff = (a - m).abs();
+      if (k == 0 && diff.numel()) {
+        double rel = diff.max().item<double>() / std::max(a.abs().max().item<double>(), 1e-30);
+        if (rel > worst) {
+          worst = rel;
+          worst_batch = x.narrow(0, 0, std::min<int64_t>(x.size(0), 64)).clone();
+        }
+      }
       OutputDiff& d = r.outputs[k];
       d.name = g.outputs[k].name;
       if (diff.numel()) d.max_abs = std::max(d.max_abs, diff.max().item<double>());
@@ -293,6 +395,27 @@ VerifyResult verify_model(const std::string& path, const Dataset& data,
     r.top1_ort = correct_ort / double(r.samples);
     r.top1_mpq = correct_mpq / double(r.samples);
   }
+  r.max_rel_bound = options.max_rel;
+  r.emulated_cpu = onnxruntime_cpu();
+  for (const OutputDiff& d : r.outputs) {
+    r.within_bounds = r.within_bounds && d.max_rel <= options.max_rel &&
+                      (!d.has_top1 || d.top1_agreement >= options.min_agreement);
+  }
+  auto meta = g.metadata.find("mpq.quantization");
+  if (meta != g.metadata.end()) {
+    auto j = nlohmann::json::parse(meta->second, nullptr, false);
+    if (j.is_object() && j.contains("info") && j["info"].contains("int8_format"))
+      r.int8_format = j["info"]["int8_format"].get<std::string>();
+  }
+  if ((!r.within_bounds || options.per_layer) && worst_batch.defined()) {
+    r.layers = compare_layers(g, ex, worst_batch);
+    for (const LayerDiff& d : r.layers) {
+      if (d.max_rel > options.max_rel) {
+        r.first_divergent = d.layer;
+        break;
+      }
+    }
+  }
   return r;
 }
 
@@ -304,8 +427,23 @@ nlohmann::json to_json(const VerifyResult& r) {
     if (d.has_top1) e["top1_agreement"] = d.top1_agreement;
     outs.push_back(e);
   }
-  nlohmann::json j = {{"model", r.model}, {"samples", r.samples}, {"outputs", outs}};
+  nlohmann::json j = {{"model", r.model},
+                      {"samples", r.samples},
+                      {"outputs", outs},
+                      {"within_bounds", r.within_bounds},
+                      {"max_rel_bound", r.max_rel_bound},
+                      {"cpu", describe(host_cpu())}};
+  if (!r.emulated_cpu.empty()) j["emulated_cpu"] = r.emulated_cpu;
+  if (!r.int8_format.empty()) j["int8_format"] = r.int8_format;
   if (r.labelled) j["top1"] = {{"onnxruntime", r.top1_ort}, {"mpq", r.top1_mpq}};
+  if (!r.layers.empty()) {
+    nlohmann::json layers = nlohmann::json::array();
+    for (const LayerDiff& d : r.layers)
+      layers.push_back(
+          {{"layer", d.layer}, {"value", d.value}, {"max_abs", d.max_abs}, {"max_rel", d.max_rel}});
+    j["layers"] = layers;
+    j["first_divergent_layer"] = r.first_divergent;
+  }
   return j;
 }
 
@@ -323,6 +461,32 @@ std::string format_text(const VerifyResult& r) {
   if (r.labelled) {
     o << std::fixed << std::setprecision(2) << "top-1 accuracy: ONNX Runtime " << 100 * r.top1_ort
       << " %, mpq " << 100 * r.top1_mpq << " %\n";
+  }
+  if (!r.layers.empty()) {
+    o << "layer outputs (the batch that differed most):\n";
+    for (const LayerDiff& d : r.layers) {
+      o << "  " << std::left << std::setw(28) << d.layer << std::right << std::scientific
+        << std::setprecision(3) << " max rel " << d.max_rel
+        << (d.max_rel > r.max_rel_bound ? "  beyond the bound" : "") << "\n";
+    }
+    o << std::fixed;
+  }
+  if (r.within_bounds) {
+    o << "ONNX Runtime agrees with mpq's simulation within the bounds\n";
+  } else {
+    o << std::setprecision(3) << "ONNX Runtime differs from mpq's simulation beyond the bounds (max rel "
+      << r.max_rel_bound << ")";
+    if (!r.first_divergent.empty()) o << ", first at layer '" << r.first_divergent << "'";
+    o << "\n";
+    const bool emulated = !r.emulated_cpu.empty();
+    if ((r.int8_format == "u8s8" || r.int8_format == "s8s8") &&
+        (emulated || !u8s8_exact(host_cpu()))) {
+      o << "the model's int8 types are " << r.int8_format << ", whose products "
+        << (emulated ? "a CPU without VNNI (ONNX Runtime ran on an emulated " + r.emulated_cpu +
+                           ")"
+                     : std::string("this CPU (no VNNI)"))
+        << " sums in saturating 16-bit pairs: export with --int8 u8u8 or reduce-range\n";
+    }
   }
   return o.str();
 }

@@ -31,6 +31,8 @@ struct QuantizeResult {
   int64_t file_bytes = 0;        // the written file
   int64_t float_file_bytes = 0;  // the float model as mpq would write it
   double seconds = 0;            // calibration + quantization + export
+  std::string int8_format;       // the integer types written (core/int8_format.h)
+  std::string int8_reason;       // why, when "auto" chose
   // BitOps per sample (methods.md: sum_l MACs_l * b_w * b_a, float at 32 bits, a multipoint layer's
   // MACs times its points per channel); 0 when the input shape is not fixed.
   double bitops = 0, float_bitops = 0;
@@ -58,6 +60,21 @@ std::string format_text(const QuantizeResult& result);
 struct VerifyOptions {
   int64_t samples = 1000;
   int64_t batch_size = 500;  // samples per ONNX Runtime call
+  // The bounds an output must keep: max |ORT - mpq| / max |ORT| and, for class scores, top-1
+  // agreement. Beyond them verify compares every quantized layer to name where ONNX Runtime's
+  // kernels first compute something else than the simulation.
+  double max_rel = 0.05;
+  double min_agreement = 0.995;
+  bool per_layer = false;  // compare every quantized layer even within the bounds
+};
+
+// One quantized layer's output (or the QuantizeLinear right after it) in ONNX Runtime and in mpq,
+// on the samples of the batch whose outputs differed most.
+struct LayerDiff {
+  std::string layer;  // the node's name
+  std::string value;  // the tensor compared
+  double max_abs = 0;
+  double max_rel = 0;  // max_abs / max |ONNX Runtime value|
 };
 
 struct OutputDiff {
@@ -75,6 +92,12 @@ struct VerifyResult {
   std::vector<OutputDiff> outputs;
   bool labelled = false;
   double top1_ort = 0, top1_mpq = 0;  // accuracy of the first output when labelled
+  bool within_bounds = true;          // every output within VerifyOptions' bounds
+  double max_rel_bound = 0;
+  std::vector<LayerDiff> layers;      // graph order; empty unless compared
+  std::string first_divergent;        // the first layer beyond max_rel ("" if none)
+  std::string int8_format;            // from the model's metadata ("" if not an mpq export)
+  std::string emulated_cpu;           // the CPU ONNX Runtime ran on under qemu ("" = this one)
 };
 
 // Throws when ONNX Runtime is not available or fails on the model.

@@ -298,7 +298,7 @@ RunSummary run_pipeline(const std::string& model_path, const Dataset& calibratio
   // Quantize and export the chosen plan.
   stages.begin("quantize");
   const std::string model_out = join_path(dir, "model.q.onnx");
-  QuantizeResult mixed = run_quantize(model, plan, &calibration, ptq, {}, model_out);
+  QuantizeResult mixed = run_quantize(model, plan, &calibration, ptq, o.qdq, model_out);
   stages.end("model.q.onnx");
 
   // Evaluate float, mixed, uniform baselines and a few frontier points on the same data.
@@ -337,7 +337,7 @@ RunSummary run_pipeline(const std::string& model_path, const Dataset& calibratio
         const LayerPlan* p = search.plan.find(l.name);
         if (p) l.weight.scheme = p->weight.scheme;
       }
-      QuantizeResult q = run_quantize(model, u, &calibration, baseline, {}, "");
+      QuantizeResult q = run_quantize(model, u, &calibration, baseline, o.qdq, "");
       nlohmann::json m = measures(q, evaluate_config(q));
       m["weight_bits"] = b;
       m["act_bits"] = a;
@@ -362,7 +362,7 @@ RunSummary run_pipeline(const std::string& model_path, const Dataset& calibratio
         lp.act.bits = item.act_bits;
       }
     }
-    QuantizeResult q = run_quantize(model, p, &calibration, frontier_ptq, {}, "");
+    QuantizeResult q = run_quantize(model, p, &calibration, frontier_ptq, o.qdq, "");
     nlohmann::json m = measures(q, evaluate_config(q));
     m["predicted_loss"] = f.objective;
     run["frontier_eval"].push_back(m);

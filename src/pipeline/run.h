@@ -15,6 +15,7 @@
 #include "data/dataset.h"
 #include "onnx/graph.h"
 #include "pipeline/sensitivity.h"
+#include "quant/export_qdq.h"
 #include "quant/ptq.h"
 
 namespace mpq {
@@ -42,6 +43,7 @@ struct RunOptions {
   int64_t max_probes = -1;                // hessian: most Hutchinson probes; -1: the default
   SensitivityRunOptions sensitivity_run;  // cache folder, on/off
   PtqOptions ptq;                         // method is set from the preset unless given
+  QdqOptions qdq;                         // export: weight storage, int8 format
   bool quantizer_given = false;
   std::vector<int> uniform_bits = {2, 3, 4, 8};  // uniform baselines: weight bits
   std::vector<int> uniform_act_bits = {8};       // ... each at these activation bits

@@ -4,7 +4,9 @@
 
 #include <set>
 
+#include "core/cpu.h"
 #include "core/error.h"
+#include "core/int8_format.h"
 #include "onnx/builder.h"
 #include "onnx/tensor_proto.h"
 #include "quant/packing.h"
@@ -16,7 +18,18 @@ namespace {
 // Adds nodes and initializers to the graph being exported and sorts out names and byte counts.
 class Writer {
  public:
-  Writer(Graph* g, const QdqOptions& o) : g_(*g), opset_(g->opset()), options_(o) {}
+  Writer(Graph* g, const QdqOptions& o, Int8Format format)
+      : g_(*g), opset_(g->opset()), options_(o), format_(format) {}
+
+  // The shift that gives a grid of at most 8 bits the signedness the int8 format wants for it
+  // (u8u8: everything unsigned, s8s8: everything signed, else as it is); 0 for wider grids.
+  int64_t type_shift(int bits, int64_t qmin) const {
+    if (bits > 8) return 0;
+    bool is_signed = qmin < 0;
+    if (format_ == Int8Format::kU8U8 && is_signed) return int64_t(1) << (bits - 1);
+    if (format_ == Int8Format::kS8S8 && !is_signed) return -(int64_t(1) << (bits - 1));
+    return 0;
+  }
 
   std::string unique(const std::string& base) {
     std::string name = base;
@@ -167,8 +180,20 @@ class Writer {
   int unpacks_ = 0;
   std::map<std::string, int32_t> int4_types_;
   QdqOptions options_;
+  Int8Format format_;
   std::set<std::string> used_;
 };
+
+// Integers, their range and parameters moved by `shift` (Writer::type_shift): same real values.
+void shift_grid(int64_t shift, at::Tensor* q, IntRange* range, QParams* p) {
+  if (shift == 0) return;
+  *q = *q + double(shift);
+  range->qmin += shift;
+  range->qmax += shift;
+  p->zero_point = p->zero_point + double(shift);
+  p->qmin = range->qmin;
+  p->qmax = range->qmax;
+}
 
 std::string export_weight(Writer& w, const QuantizedLayer& ql, const at::Tensor& weight) {
   const std::string base = ql.layer.weight;
@@ -190,8 +215,10 @@ std::string export_weight(Writer& w, const QuantizedLayer& ql, const at::Tensor&
       p.zero_point = at::zeros_like(p.scale);
       p.qmin = range.qmin;
       p.qmax = range.qmax;
+      IntRange stored = range;
+      shift_grid(w.type_shift(bits, range.qmin), &q, &stored, &p);
       at::ScalarType type;
-      std::string qi = w.store_int(q, bits, range, pb, &type);
+      std::string qi = w.store_int(q, bits, stored, pb, &type);
       std::string x = w.dequant(qi, type, p, 0, 2, pb);
       if (idx.numel() < channels) {
         // Channels without this point read a zero row.
@@ -215,26 +242,35 @@ std::string export_weight(Writer& w, const QuantizedLayer& ql, const at::Tensor&
   }
   const RowLayout& l = ql.layout;
   IntRange range{ql.weight_params.qmin, ql.weight_params.qmax};
+  QParams params = ql.weight_params;
+  const int64_t shift = w.type_shift(bits, range.qmin);
   at::ScalarType type;
   if (l.granularity == Granularity::kGroup) {
-    std::string q = w.store_int(ql.weight_int, bits, range, base, &type);
-    std::string rows = w.dequant(q, type, ql.weight_params, 0, 2, base);
+    at::Tensor rows_int = ql.weight_int;
+    shift_grid(shift, &rows_int, &range, &params);
+    std::string q = w.store_int(rows_int, bits, range, base, &type);
+    std::string rows = w.dequant(q, type, params, 0, 2, base);
     return w.from_rows_nodes(rows, l, base);
   }
   // Per tensor or per channel: keep the weight's own shape and dequantize along its axis.
   at::Tensor q = from_rows(ql.weight_int, l);
+  shift_grid(shift, &q, &range, &params);
   std::string qi = w.store_int(q, bits, range, base, &type);
-  return w.dequant(qi, type, ql.weight_params, ql.channel_axis, q.dim(), base);
+  return w.dequant(qi, type, params, ql.channel_axis, q.dim(), base);
 }
 
 // The activation quantizer on `input`; returns its output.
 std::string export_activation(Writer& w, const QuantizedLayer& ql, const std::string& input,
                               int64_t opset) {
-  const QParams& p = ql.act_params;
+  QParams p = ql.act_params;
   const std::string base = ql.layer.name + "/input";
   int bits = ql.plan.act.bits;
   double s = p.scale.item<double>(), z = p.zero_point.item<double>();
   float lo = float((double(p.qmin) - z) * s), hi = float((double(p.qmax) - z) * s);
+  const int64_t shift = w.type_shift(bits, p.qmin);  // the real range [lo, hi] stays
+  p.qmin += shift;
+  p.qmax += shift;
+  p.zero_point = p.zero_point + double(shift);
   auto clip = [&](const std::string& x, double a, double b, const std::string& name) {
     if (opset >= 11) {
       return w.node("Clip",
@@ -280,11 +316,17 @@ std::string export_activation(Writer& w, const QuantizedLayer& ql, const std::st
 Graph export_qdq(const QuantizedModel& model, const QdqOptions& options, SizeReport* sizes) {
   MPQ_CHECK(options.weight_storage == "packed" || options.weight_storage == "int8",
             "--weight-storage: expected packed or int8, found '", options.weight_storage, "'");
+  const Int8Format format = resolve_int8_format(options.int8_format, host_cpu(), "--int8");
+  if (format == Int8Format::kReduceRange) {
+    for (const QuantizedLayer& ql : model.layers)
+      MPQ_ASSERT(!can_saturate(ql.plan), "layer '", ql.layer.name,
+                 "': reduce-range export of a plan that was not reduced (apply_int8_format)");
+  }
   Graph g = model.graph;
   int64_t opset = g.opset();
   MPQ_CHECK(opset >= 10, g.source, ": QDQ export needs opset >= 10 (QuantizeLinear), found ",
             opset);
-  Writer w(&g, options);
+  Writer w(&g, options, format);
   std::set<std::string> identities;
   double paper_bytes = 0, float_paper = 0, quantizable = 0;
   for (const QuantizedLayer& ql : model.layers) {
@@ -356,8 +398,10 @@ Graph export_qdq(const QuantizedModel& model, const QdqOptions& options, SizeRep
                              {"act_bits", ql.act_quantized ? ql.plan.act.bits : 32}};
     if (ql.multipoint) layers[ql.layer.name]["extra_points"] = extra_points(ql.points);
   }
-  g.metadata["mpq.quantization"] =
-      nlohmann::json({{"info", model.info}, {"layers", layers}}).dump();
+  nlohmann::json info = model.info;
+  info["int8_format"] = int8_format_info(format).name;
+  if (options.int8_format == "auto") info["int8_format_auto"] = auto_int8_reason(host_cpu());
+  g.metadata["mpq.quantization"] = nlohmann::json({{"info", info}, {"layers", layers}}).dump();
   return g;
 }
 

@@ -15,6 +15,9 @@
 // load time, so the file holds n * b / 8 bytes per weight (tensors whose saving would not repay the
 // subgraph's ~600 bytes stay one byte per value); 16-bit weights as int16 with Cast, Sub, Mul.
 // With storage "int8" every sub-8-bit weight is stored as one int8 per value instead.
+// Integer types follow the int8 format (int8_format.h): u8u8 shifts signed grids to unsigned ones
+// and s8s8 unsigned to signed, zero points moving with them, so the real values are unchanged.
+// The format is recorded in the model's metadata (mpq.quantization: info.int8_format).
 // The outputs equal the simulation (simulate.h) up to float rounding: both compute
 // (clamp(round(x / s) + z) - z) * s with the same s and z.
 #pragma once
@@ -29,6 +32,10 @@ namespace mpq {
 
 struct QdqOptions {
   std::string weight_storage = "packed";  // packed | int8
+  // Integer types for the runtime's int8 kernels (int8_format.h): auto, u8s8, s8s8, u8u8,
+  // reduce-range. "auto" is resolved on this machine's CPU. reduce-range must be applied to the
+  // plan before quantization (apply_int8_format; run_quantize and QAT do).
+  std::string int8_format = "auto";
 };
 
 // Sizes of the exported graph's tensors. Real bytes of the stored tensors, and the papers'

@@ -146,4 +146,17 @@ void check_plan(const Plan& plan, const Graph& model, const std::string& where) 
   }
 }
 
+bool can_saturate(const LayerPlan& layer) {
+  return layer.weight.quantized() && layer.weight.bits == 8 && layer.weight.info().is_signed &&
+         layer.act.quantized() && layer.act.bits <= 8;
+}
+
+Plan apply_int8_format(const Plan& plan, Int8Format format) {
+  if (format != Int8Format::kReduceRange) return plan;
+  Plan out = plan;
+  for (LayerPlan& l : out.layers)
+    if (can_saturate(l)) l.weight.bits = 7;
+  return out;
+}
+
 }  // namespace mpq

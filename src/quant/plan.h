@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/int8_format.h"
 #include "onnx/graph.h"
 #include "quant/scheme.h"
 
@@ -43,5 +44,11 @@ void save_plan(const std::string& path, const Plan& plan);  // atomic
 // Checks the plan against the model: every layer it names exists and is quantizable, bits and
 // schemes are valid, no layer appears twice. Layers the plan leaves out stay in float.
 void check_plan(const Plan& plan, const Graph& model, const std::string& where);
+
+// True when a layer can overflow 16-bit pairs in u8 x s8 kernels without VNNI (core/int8_format.h):
+// signed 8-bit weights times activations quantized to at most 8 bits.
+bool can_saturate(const LayerPlan& layer);
+// reduce-range: those layers' weights at 7 bits; other formats: the plan unchanged.
+Plan apply_int8_format(const Plan& plan, Int8Format format);
 
 }  // namespace mpq

@@ -9,7 +9,9 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "core/cpu.h"
 #include "core/error.h"
+#include "core/int8_format.h"
 #include "core/fs.h"
 
 namespace mpq {
@@ -317,7 +319,8 @@ Target target_from_json(const std::string& json_text, const std::string& where) 
   r.object(
       j, "",
       {"format", "version", "name", "description", "weight_bits", "act_bits", "pins", "overrides",
-       "ties", "auto_ties", "weight_scheme", "kernels", "latency", "energy", "profile"});
+       "ties", "auto_ties", "weight_scheme", "kernels", "latency", "energy", "profile",
+       "int8_format"});
   Target t = default_target();
   t.path = where;
   t.name = std::filesystem::path(where).stem().string();
@@ -381,6 +384,10 @@ Target target_from_json(const std::string& json_text, const std::string& where) 
       if (!parse_bits_key(key, &w, &a)) r.fail(at, "wBaB or wB with bits 2-8, 16 or 32", k[i]);
       t.kernels.push_back(key);
     }
+  }
+  if (j.contains("int8_format")) {
+    t.int8_format = r.string(j["int8_format"], "int8_format");
+    resolve_int8_format(t.int8_format, host_cpu(), where);  // the name, checked now
   }
   if (j.contains("latency")) t.latency = read_table(r, j["latency"], "latency", /*latency=*/true);
   if (j.contains("energy")) t.energy = read_table(r, j["energy"], "energy", /*latency=*/false);

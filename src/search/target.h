@@ -64,6 +64,9 @@ struct Target {
   // for any activation bits); empty = every pair of candidates. Restricts searched layers only.
   std::vector<std::string> kernels;
   CostTable latency, energy;
+  // The integer types the deployment CPU's int8 kernels compute exactly (core/int8_format.h:
+  // auto, u8s8, s8s8, u8u8, reduce-range); "" = not said, the exporting machine decides.
+  std::string int8_format;
 };
 
 // The built-in target: candidates {2,3,4,5,6,8} weights, {8} activations, automatic same-input

@@ -6,7 +6,9 @@
 
 #include <cmath>
 
+#include "core/cpu.h"
 #include "core/error.h"
+#include "core/int8_format.h"
 #include "core/log.h"
 #include "onnx/io.h"
 #include "quant/simulate.h"
@@ -153,7 +155,9 @@ QatResult train_qat(const Graph& model, const Plan& plan, const Dataset& train_d
   PtqOptions ptq = o.ptq;
   ptq.progress = o.train.progress;
   log_info("qat: quantizing the starting point (", ptq.method, ")");
-  QatNetwork net(quantize_ptq(model, plan, &calibration, ptq), o.lsq);
+  // reduce-range trains the reduced widths it exports (int8_format.h).
+  const Int8Format format = resolve_int8_format(o.qdq.int8_format, host_cpu(), "--int8");
+  QatNetwork net(quantize_ptq(model, apply_int8_format(plan, format), &calibration, ptq), o.lsq);
   Executor teacher(model);
   const bool distil = o.kd_weight > 0;
 

@@ -57,6 +57,47 @@ TEST(CliQuantize, QuantizeThenVerify) {
   ASSERT_EQ(j["outputs"].size(), 1u);
   EXPECT_GE(j["outputs"][0]["top1_agreement"].get<double>(), 0.995);
   EXPECT_LT(j["outputs"][0]["max_rel"].get<double>(), 0.05);
+  EXPECT_TRUE(j["within_bounds"].get<bool>());
+  EXPECT_FALSE(j.contains("layers"));  // only compared beyond the bounds or when asked
+
+  // --per-layer compares every quantized layer, in graph order, and names none beyond the bound.
+  r = mpq({"-q", "verify", out, "--data", "fashion-mnist:test", "--samples", "50", "--per-layer",
+           "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  j = nlohmann::json::parse(r.output);
+  ASSERT_TRUE(j.contains("layers")) << j.dump();
+  ASSERT_GE(j["layers"].size(), 2u);
+  EXPECT_EQ(j["layers"][0]["layer"], "conv1");
+  EXPECT_EQ(j["first_divergent_layer"], "");
+  for (const auto& l : j["layers"]) EXPECT_LT(l["max_rel"].get<double>(), 0.05) << l.dump();
+  // Beyond the bounds the first departing layer is named: tests/model (an emulated CPU).
+}
+
+TEST(CliQuantize, Int8TypesAreChosenAndChecked) {
+  std::string dir = test::temp_dir();
+  std::string model = test::small_resnet_file(dir);
+  std::vector<std::string> base = {"-q",        "quantize",           model,       "--bits",
+                                   "8/8",       "--data",             "fashion-mnist:train",
+                                   "--samples", "32",                 "--json"};
+  for (const char* format : {"u8u8", "reduce-range"}) {
+    std::vector<std::string> args = base;
+    args.insert(args.end(), {"--int8", format, "-o", dir + "/" + format + ".onnx"});
+    ProcessResult r = mpq(args);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    auto j = nlohmann::json::parse(r.output);
+    EXPECT_EQ(j["int8_format"], format);
+    EXPECT_NEAR(j["size"]["weight_bits_average"].get<double>(),
+                std::string(format) == "reduce-range" ? 7.0 : 8.0, 1e-9);
+  }
+  std::vector<std::string> args = base;
+  args.insert(args.end(), {"--int8", "u4s4", "-o", dir + "/bad.onnx"});
+  expect_one_line_error(mpq(args), {"--int8", "u4s4", "u8u8", "reduce-range"});
+  EXPECT_FALSE(file_exists(dir + "/bad.onnx"));
+  // --version says what the choice of auto rests on.
+  ProcessResult v = mpq({"--version"});
+  ASSERT_EQ(v.exit_code, 0) << v.output;
+  for (const char* needle : {"mpq ", "cpu: ", "MLAS int8: ", "oneDNN ", "--int8 auto"})
+    EXPECT_NE(v.output.find(needle), std::string::npos) << v.output;
 }
 
 TEST(CliQuantize, BadInput) {

@@ -107,6 +107,7 @@ struct ExportCase {
   std::string storage = "packed";
   double points = 0;
   int64_t opset = 17;
+  std::string int8 = "u8s8";  // the integer types (core/int8_format.h)
 };
 
 std::vector<ExportCase> export_cases() {
@@ -124,6 +125,15 @@ std::vector<ExportCase> export_cases() {
       // Opset 21: 4-bit weights as INT4 / UINT4 initializers instead of bit planes.
       {"resnet_w4a8_int4_opset21", "resnet20", 4, 8, "sym-channel", 0, "mse", "packed", 0, 21},
       {"resnet_w3a8_uint4_opset21", "resnet20", 3, 8, "affine-channel", 0, "rtn", "packed", 0, 21},
+      // The other integer types: the same values shifted, so the same results.
+      {"resnet_w8a8_u8u8", "resnet20", 8, 8, "sym-channel", 0, "mse", "packed", 0, 17, "u8u8"},
+      {"resnet_w8a8_s8s8", "resnet20", 8, 8, "sym-channel", 0, "mse", "packed", 0, 17, "s8s8"},
+      {"resnet_w3a6_u8u8", "resnet20", 3, 6, "sym-channel", 0, "rtn", "packed", 0, 17, "u8u8"},
+      {"vit_w8a8_s8s8_group", "vit", 8, 8, "sym-group", 16, "mse", "packed", 0, 17, "s8s8"},
+      {"mobilenet_w4a8_multipoint_u8u8", "mobilenetv2", 4, 8, "sym-channel", 0, "multipoint",
+       "packed", 0.5, 17, "u8u8"},
+      {"resnet_w4a8_uint4_u8u8_opset21", "resnet20", 4, 8, "sym-channel", 0, "mse", "packed", 0,
+       21, "u8u8"},
   };
 }
 
@@ -144,6 +154,7 @@ TEST_P(PtqExport, FileComputesTheSimulation) {
   SizeReport sizes;
   QdqOptions qo;
   qo.weight_storage = c.storage;
+  qo.int8_format = c.int8;
   Graph out = export_qdq(q, qo, &sizes);
   std::string path = test::temp_dir() + "/" + c.name + ".onnx";
   export_onnx(out, path);

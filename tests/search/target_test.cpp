@@ -216,6 +216,13 @@ TEST(TargetFiles, DocExampleLoads) {
               1e-12);
 }
 
+TEST(TargetFiles, Int8FormatIsRead) {
+  EXPECT_EQ(target_from_json(R"({"int8_format": "u8u8"})", "t.json").int8_format, "u8u8");
+  EXPECT_EQ(target_from_json(R"({"int8_format": "reduce-range"})", "t.json").int8_format,
+            "reduce-range");
+  EXPECT_EQ(target_from_json("{}", "t.json").int8_format, "");
+}
+
 TEST(TargetFiles, EdgeTargetTiesAdds) {
   Target t = load_target(std::string(MPQ_SOURCE_DIR) + "/targets/edge_w2_8.json");
   EXPECT_TRUE(t.tie_add);
@@ -355,6 +362,9 @@ TEST(TargetErrors, NameFileAndJsonPath) {
   };
   const Case cases[] = {
       {R"({"weight_bit": {"default": [8]}})", "t.json: unknown field 'weight_bit' (expected"},
+      {R"({"int8_format": "u4s4"})",
+       "t.json: int8 format: expected one of auto, u8s8, s8s8, u8u8, reduce-range, found 'u4s4'"},
+      {R"({"int8_format": 8})", "t.json: int8_format: expected a string"},
       {R"({"pins": [{"layers": "a"}, {"layers": "b"}, {"layers": "c", "weight_bits": 7.5}]})",
        "t.json: pins[2].weight_bits: expected an integer bit width (2-8, 16 or 32), found 7.5"},
       {R"({"weight_bits": {"default": [4, 9]}})",

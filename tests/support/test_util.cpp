@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 
 namespace mpq::test {
@@ -13,6 +14,9 @@ std::string temp_dir() {
   // of a suite in its own process, in parallel, and they must not share (and wipe) one folder.
   std::string name = info ? std::string(info->test_suite_name()) + "." + info->name()
                           : "global-" + std::to_string(::getpid());
+  // The same test registered again under a limited oneDNN ISA (tests/CMakeLists.txt, "avx2.*")
+  // may run at the same time: its folder is its own.
+  if (const char* isa = std::getenv("ONEDNN_MAX_CPU_ISA")) name += std::string(".") + isa;
   for (char& c : name)
     if (c == '/') c = '_';
   std::filesystem::path dir = std::filesystem::path(MPQ_TEST_TMP) / name;

@@ -94,6 +94,32 @@ at::Tensor to_channels_last(const at::Tensor& y) {
   return y.contiguous(at::MemoryFormat::ChannelsLast);
 }
 
+// A strided convolution whose kernel is 1 in every spatial dimension reads only every s-th input
+// position: taking those positions first (a strided slice, after any symmetric padding) and
+// convolving with stride 1 and no padding gives the same values and gradients. It keeps such
+// layers away from oneDNN's strided 1x1 kernels, whose backward-weights pass copies the strided
+// input into a workspace sized for whole channel blocks: with channels-last inputs of fewer
+// channels (per group) than a block it writes past that workspace, which corrupts the heap or
+// returns wrong weight gradients (oneDNN 2.6; blocks of 8 channels on AVX2 and 16 on AVX-512;
+// issue 18 of this project, oneDNN issue 6035). The slice is the copy those kernels make
+// themselves; wider layers keep the fused kernel, which needs less memory in training.
+constexpr int64_t kWidestChannelBlock = 16;
+
+bool subsample_pointwise(const Geometry& g, const at::Tensor& w, at::Tensor* x,
+                         std::vector<int64_t>* sym) {
+  bool pointwise = std::all_of(g.kernel.begin(), g.kernel.end(), [](int64_t k) { return k == 1; });
+  bool strided = std::any_of(g.strides.begin(), g.strides.end(), [](int64_t s) { return s > 1; });
+  if (!pointwise || !strided || !x->is_cpu() || w.size(1) >= kWidestChannelBlock) return false;
+  if (!all_zero(*sym)) {
+    std::vector<int64_t> pads = aten_pads(*sym, *sym);
+    *x = at::constant_pad_nd(*x, pads, 0);
+  }
+  for (int64_t i = 0; i < g.rank; ++i)
+    *x = x->slice(i + 2, 0, x->size(i + 2), g.strides[size_t(i)]);
+  sym->assign(sym->size(), 0);
+  return true;
+}
+
 std::vector<at::Tensor> conv(OpContext& ctx) {
   const at::Tensor& x_in = ctx.input(0);
   Geometry g = read_geometry(ctx, x_in, ctx.input(1));
@@ -125,7 +151,9 @@ std::vector<at::Tensor> conv(OpContext& ctx) {
                   (g.kernel[size_t(i)] - 1) * g.dilations[size_t(i)] + 1 - 2 * sym[size_t(i)],
               "input X: spatial shape ", x_in.sizes(), " is smaller than the dilated kernel ",
               at::IntArrayRef(g.kernel));
-  at::Tensor y = at::convolution(x, w, bias, g.strides, sym, g.dilations, false,
+  std::vector<int64_t> strides = g.strides;
+  if (subsample_pointwise(g, w, &x, &sym)) strides.assign(strides.size(), 1);
+  at::Tensor y = at::convolution(x, w, bias, strides, sym, g.dilations, false,
                                  std::vector<int64_t>(size_t(g.rank), 0), g.groups);
   return {to_channels_last(y).to(x_in.scalar_type())};
 }
