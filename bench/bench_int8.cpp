@@ -58,8 +58,8 @@ int main(int argc, char** argv) {
   const bool emulate = !find_program("qemu-x86_64").empty();
   std::printf("this CPU: %s\nemulated: %s\n\n", describe(host_cpu()).c_str(),
               emulate ? ("qemu-x86_64 -cpu " + cpu).c_str() : "no (qemu-x86_64 not installed)");
-  std::printf("%-12s %-13s %9s %9s %10s %11s %10s %11s\n", "model", "int8", "mpq top1",
-              "ORT top1", "ORT agree", "emu top1", "emu agree", "ORT ms/img");
+  std::printf("%-12s %-13s %9s %9s %10s %11s %10s %11s\n", "model", "int8", "mpq top1", "ORT top1",
+              "ORT agree", "emu top1", "emu agree", "ORT ms/img");
   nlohmann::json rows = nlohmann::json::array();
   for (const std::string& arch : models) {
     bench::ZooData z;
@@ -85,16 +85,14 @@ int main(int argc, char** argv) {
       }
       at::Tensor one = z.test->read({0}).x;
       double ms = 1000 * time_onnxruntime(out, {one}, threads, 2.0);
-      std::printf("%-12s %-13s %8.2f%% %8.2f%% %9.2f%% %10s %10s %11.3f\n", arch.c_str(), format,
-                  100 * native.top1_mpq, 100 * native.top1_ort,
-                  100 * native.outputs[0].top1_agreement,
-                  emulate ? (std::to_string(100 * emulated.top1_ort).substr(0, 5) + "%").c_str()
-                          : "-",
-                  emulate ? (std::to_string(100 * emulated.outputs[0].top1_agreement).substr(0, 6) +
-                             "%")
-                                .c_str()
-                          : "-",
-                  ms);
+      std::printf(
+          "%-12s %-13s %8.2f%% %8.2f%% %9.2f%% %10s %10s %11.3f\n", arch.c_str(), format,
+          100 * native.top1_mpq, 100 * native.top1_ort, 100 * native.outputs[0].top1_agreement,
+          emulate ? (std::to_string(100 * emulated.top1_ort).substr(0, 5) + "%").c_str() : "-",
+          emulate ? (std::to_string(100 * emulated.outputs[0].top1_agreement).substr(0, 6) + "%")
+                        .c_str()
+                  : "-",
+          ms);
       std::fflush(stdout);
       nlohmann::json row = {{"model", arch},
                             {"int8_format", format},

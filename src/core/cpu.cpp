@@ -45,9 +45,9 @@ CpuInfo detect() {
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
     xcr0 = (static_cast<unsigned long long>(hi) << 32) | lo;
   }
-  const bool ymm = avx && (xcr0 & 0x6) == 0x6;        // SSE and AVX state
-  const bool zmm = ymm && (xcr0 & 0xe0) == 0xe0;      // opmask, ZMM_Hi256, Hi16_ZMM
-  const bool tiles = (xcr0 & 0x60000) == 0x60000;     // AMX TILECFG, TILEDATA
+  const bool ymm = avx && (xcr0 & 0x6) == 0x6;     // SSE and AVX state
+  const bool zmm = ymm && (xcr0 & 0xe0) == 0xe0;   // opmask, ZMM_Hi256, Hi16_ZMM
+  const bool tiles = (xcr0 & 0x60000) == 0x60000;  // AMX TILECFG, TILEDATA
   if (__get_cpuid_max(0, nullptr) < 7) return c;
   __cpuid_count(7, 0, a, b, cx, d);
   c.avx2 = ymm && ((b >> 5) & 1);
@@ -89,10 +89,13 @@ std::string describe(const CpuInfo& cpu) {
   o << cpu.model << ";";
   if (cpu.x86) {
     o << " x86-64";
-    const std::pair<bool, const char*> flags[] = {
-        {cpu.avx2, "avx2"},           {cpu.fma, "fma"},           {cpu.avx512f, "avx512f"},
-        {cpu.avx512bw, "avx512bw"},   {cpu.avx512_vnni, "avx512_vnni"},
-        {cpu.avx_vnni, "avx_vnni"},   {cpu.amx_int8, "amx_int8"}};
+    const std::pair<bool, const char*> flags[] = {{cpu.avx2, "avx2"},
+                                                  {cpu.fma, "fma"},
+                                                  {cpu.avx512f, "avx512f"},
+                                                  {cpu.avx512bw, "avx512bw"},
+                                                  {cpu.avx512_vnni, "avx512_vnni"},
+                                                  {cpu.avx_vnni, "avx_vnni"},
+                                                  {cpu.amx_int8, "amx_int8"}};
     for (const auto& [on, name] : flags)
       if (on) o << " " << name;
   } else {

@@ -12,10 +12,10 @@
 #include <sstream>
 
 #include "core/cpu.h"
-#include "core/int8_format.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/hash.h"
+#include "core/int8_format.h"
 #include "core/log.h"
 #include "exec/executor.h"
 #include "onnx/io.h"
@@ -253,14 +253,13 @@ ProfileResult profile_model(const Graph& g, const std::string& model_path,
       ") for " + model_path + ": the median of " + std::to_string(o.timing.repeats) +
       " samples per kernel. Weights of 2-8 bits with activations of 2-8 bits run on the int8 "
       "kernel (u8 x s8, values in 8-bit containers; " +
-      std::to_string(onednn_int8_weight_bits()) + "-bit weights, the widest that " +
-      onednn_isa() + " sums exactly), float layers (w32) on the f32 kernel; "
+      std::to_string(onednn_int8_weight_bits()) + "-bit weights, the widest that " + onednn_isa() +
+      " sums exactly), float layers (w32) on the f32 kernel; "
       "16-bit widths have no kernel here. Candidates, pins and ties are those of '" +
       base_name + "'.";
   target["kernels"] = kernels;
   // The integer types this CPU computes exactly, for exports aimed at it (core/int8_format.h).
-  target["int8_format"] =
-      int8_format_info(resolve_int8_format("auto", host_cpu(), "profile")).name;
+  target["int8_format"] = int8_format_info(resolve_int8_format("auto", host_cpu(), "profile")).name;
   target["latency"] = {{"unit", "ms"}, {"layers", latency}};
   const double error_int8 = 100 * (r.sum_int8_ms - r.pass_int8.median_ms) / r.pass_int8.median_ms;
   const double error_f32 = 100 * (r.sum_f32_ms - r.pass_f32.median_ms) / r.pass_f32.median_ms;

@@ -13,8 +13,8 @@
 
 #include "core/cpu.h"
 #include "core/error.h"
-#include "core/int8_format.h"
 #include "core/fs.h"
+#include "core/int8_format.h"
 #include "core/log.h"
 #include "exec/executor.h"
 #include "onnx/io.h"
@@ -474,16 +474,16 @@ std::string format_text(const VerifyResult& r) {
   if (r.within_bounds) {
     o << "ONNX Runtime agrees with mpq's simulation within the bounds\n";
   } else {
-    o << std::setprecision(3) << "ONNX Runtime differs from mpq's simulation beyond the bounds (max rel "
-      << r.max_rel_bound << ")";
+    o << std::setprecision(3)
+      << "ONNX Runtime differs from mpq's simulation beyond the bounds (max rel " << r.max_rel_bound
+      << ")";
     if (!r.first_divergent.empty()) o << ", first at layer '" << r.first_divergent << "'";
     o << "\n";
     const bool emulated = !r.emulated_cpu.empty();
     if ((r.int8_format == "u8s8" || r.int8_format == "s8s8") &&
         (emulated || !u8s8_exact(host_cpu()))) {
       o << "the model's int8 types are " << r.int8_format << ", whose products "
-        << (emulated ? "a CPU without VNNI (ONNX Runtime ran on an emulated " + r.emulated_cpu +
-                           ")"
+        << (emulated ? "a CPU without VNNI (ONNX Runtime ran on an emulated " + r.emulated_cpu + ")"
                      : std::string("this CPU (no VNNI)"))
         << " sums in saturating 16-bit pairs: export with --int8 u8u8 or reduce-range\n";
     }

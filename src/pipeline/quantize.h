@@ -94,10 +94,10 @@ struct VerifyResult {
   double top1_ort = 0, top1_mpq = 0;  // accuracy of the first output when labelled
   bool within_bounds = true;          // every output within VerifyOptions' bounds
   double max_rel_bound = 0;
-  std::vector<LayerDiff> layers;      // graph order; empty unless compared
-  std::string first_divergent;        // the first layer beyond max_rel ("" if none)
-  std::string int8_format;            // from the model's metadata ("" if not an mpq export)
-  std::string emulated_cpu;           // the CPU ONNX Runtime ran on under qemu ("" = this one)
+  std::vector<LayerDiff> layers;  // graph order; empty unless compared
+  std::string first_divergent;    // the first layer beyond max_rel ("" if none)
+  std::string int8_format;        // from the model's metadata ("" if not an mpq export)
+  std::string emulated_cpu;       // the CPU ONNX Runtime ran on under qemu ("" = this one)
 };
 
 // Throws when ONNX Runtime is not available or fails on the model.

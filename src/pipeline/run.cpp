@@ -61,7 +61,8 @@ nlohmann::json measures(const QuantizeResult& q, const EvalResult& e) {
                       {"weight_size_bytes", q.sizes.paper_bytes},
                       {"avg_weight_bits", q.sizes.weight_bits_average},
                       {"bitops", q.bitops},
-                      {"file_bytes", q.file_bytes}};
+                      {"file_bytes", q.file_bytes},
+                      {"int8_format", q.int8_format}};
   if (e.labelled) {
     j["top1"] = e.top1;
     j["loss"] = e.loss;

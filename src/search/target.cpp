@@ -11,8 +11,8 @@
 
 #include "core/cpu.h"
 #include "core/error.h"
-#include "core/int8_format.h"
 #include "core/fs.h"
+#include "core/int8_format.h"
 
 namespace mpq {
 namespace {
@@ -316,11 +316,10 @@ Target target_from_json(const std::string& json_text, const std::string& where) 
   } catch (const json::parse_error& e) {
     MPQ_FAIL(where, ": not valid JSON (", e.what(), ")");
   }
-  r.object(
-      j, "",
-      {"format", "version", "name", "description", "weight_bits", "act_bits", "pins", "overrides",
-       "ties", "auto_ties", "weight_scheme", "kernels", "latency", "energy", "profile",
-       "int8_format"});
+  r.object(j, "",
+           {"format", "version", "name", "description", "weight_bits", "act_bits", "pins",
+            "overrides", "ties", "auto_ties", "weight_scheme", "kernels", "latency", "energy",
+            "profile", "int8_format"});
   Target t = default_target();
   t.path = where;
   t.name = std::filesystem::path(where).stem().string();

@@ -76,9 +76,9 @@ TEST(CliQuantize, QuantizeThenVerify) {
 TEST(CliQuantize, Int8TypesAreChosenAndChecked) {
   std::string dir = test::temp_dir();
   std::string model = test::small_resnet_file(dir);
-  std::vector<std::string> base = {"-q",        "quantize",           model,       "--bits",
-                                   "8/8",       "--data",             "fashion-mnist:train",
-                                   "--samples", "32",                 "--json"};
+  std::vector<std::string> base = {
+      "-q",        "quantize", model,   "--bits", "8/8", "--data", "fashion-mnist:train",
+      "--samples", "32",       "--json"};
   for (const char* format : {"u8u8", "reduce-range"}) {
     std::vector<std::string> args = base;
     args.insert(args.end(), {"--int8", format, "-o", dir + "/" + format + ".onnx"});

@@ -89,9 +89,9 @@ TEST(OneDnn, Int8ConvolutionIsExactIntegerArithmetic) {
   for (const ConvGeometry& g : geometries()) {
     SCOPED_TRACE(g.describe());
     at::Tensor x = at::randint(0, 256, {g.batch, g.in_channels, g.in_h, g.in_w}, at::kDouble);
-    at::Tensor w =
-        at::randint(-limit, limit, {g.out_channels, g.in_channels / g.groups, g.kernel_h, g.kernel_w},
-                    at::kDouble);
+    at::Tensor w = at::randint(-limit, limit,
+                               {g.out_channels, g.in_channels / g.groups, g.kernel_h, g.kernel_w},
+                               at::kDouble);
     // The extremes, where a pair of products overflows 16 bits if anything does.
     w.view({-1})[0] = double(-limit);
     x.view({-1})[0] = 255;

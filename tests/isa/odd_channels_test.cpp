@@ -36,7 +36,8 @@ struct ConvCase {
 };
 
 // Every case: the channel counts 1, 3, 4, 6, 12 and 15 (and 16, 24 above the smallest block);
-// 1x1 and 3x3; stride 1 and 2; plain, depthwise and grouped. The 128x128 inputs reach past the slack that hid the overflow on AVX-512.
+// 1x1 and 3x3; stride 1 and 2; plain, depthwise and grouped. The 128x128 inputs reach past the
+// slack that hid the overflow on AVX-512.
 std::vector<ConvCase> cases() {
   std::vector<ConvCase> all;
   for (int64_t hw : {28, 128}) {
@@ -44,8 +45,15 @@ std::vector<ConvCase> cases() {
     for (int64_t kernel : {1, 3}) {
       for (int64_t stride : {1, 2}) {
         // 16 and 24 channels keep oneDNN's strided 1x1 kernel (src/exec/ops/conv.cpp).
-        for (auto [in, out] : {std::pair<int64_t, int64_t>{1, 8}, {3, 8}, {4, 8}, {4, 4}, {6, 12},
-                               {12, 16}, {15, 16}, {16, 8}, {24, 16}}) {
+        for (auto [in, out] : {std::pair<int64_t, int64_t>{1, 8},
+                               {3, 8},
+                               {4, 8},
+                               {4, 4},
+                               {6, 12},
+                               {12, 16},
+                               {15, 16},
+                               {16, 8},
+                               {24, 16}}) {
           all.push_back({in, out, kernel, stride, 1, hw, batch});
         }
         for (auto [c, groups] : {std::pair<int64_t, int64_t>{4, 4}, {6, 6}, {12, 12}, {12, 3}}) {
@@ -137,7 +145,8 @@ std::string odd_channel_model(const std::string& dir) {
   conv("grouped", 6, 12, 1, 2, 3);
   conv("project", 12, 6, 1, 1, 1);
   h = b.node("Flatten", {b.node("GlobalAveragePool", {h})}, {{"axis", attr(int64_t(1))}});
-  h = b.node("Gemm", {h, b.weight("fc.weight", he({10, 6}, 6)), b.weight("fc.bias", at::zeros({10}))},
+  h = b.node("Gemm",
+             {h, b.weight("fc.weight", he({10, 6}, 6)), b.weight("fc.bias", at::zeros({10}))},
              {{"transB", attr(int64_t(1))}}, "fc");
   b.output(h, {"N", 10});
   std::string path = dir + "/odd_channels.onnx";
@@ -145,8 +154,8 @@ std::string odd_channel_model(const std::string& dir) {
   return path;
 }
 
-const std::vector<std::string> kData = {"--data", "fashion-mnist:train", "--limit", "256",
-                                        "--mean", "0.286",               "--std",   "0.353"};
+const std::vector<std::string> kData = {
+    "--data", "fashion-mnist:train", "--limit", "256", "--mean", "0.286", "--std", "0.353"};
 
 // {"-q", COMMAND, MODEL, ...} with the data options after the model (--mean/--std take lists).
 std::vector<std::string> with_data(std::vector<std::string> args) {
@@ -157,9 +166,9 @@ std::vector<std::string> with_data(std::vector<std::string> args) {
 TEST(OddChannels, QatTrainsThroughEveryLayer) {
   std::string dir = test::temp_dir();
   std::string model = odd_channel_model(dir);
-  ProcessResult r = test::mpq(with_data({"-q", "train", model, "--qat", "--bits", "4/8", "--lsq",
-                                         "--epochs", "1", "--val-limit", "100",
-                                         "--calibration-samples", "64", "-o", dir + "/q.onnx"}));
+  ProcessResult r = test::mpq(
+      with_data({"-q", "train", model, "--qat", "--bits", "4/8", "--lsq", "--epochs", "1",
+                 "--val-limit", "100", "--calibration-samples", "64", "-o", dir + "/q.onnx"}));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(nlohmann::json::parse(r.output)["avg_weight_bits"].get<double>(), 4.0);
   EXPECT_TRUE(file_exists(dir + "/q.onnx"));
@@ -184,10 +193,18 @@ TEST(OddChannels, HessianSensitivityCoversEveryLayer) {
 TEST(OddChannels, LcpaqPresetRuns) {
   std::string dir = test::temp_dir();
   std::string model = odd_channel_model(dir);
-  ProcessResult r = test::mpq(with_data(
-      {"-q", "run", model, "--samples", "64", "--eval-limit", "100", "--uniform", "2,8",
-       "--frontier-evals", "1", "--budget", "avg-bits=4", "--method", "lcpaq", "--proxy-evals",
-       "4", "--proxy-samples", "32", "--no-verify", "--no-report", "-o", dir + "/run"}));
+  ProcessResult r = test::mpq(with_data({"-q",          "run",
+                                         model,         "--samples",
+                                         "64",          "--eval-limit",
+                                         "100",         "--uniform",
+                                         "2,8",         "--frontier-evals",
+                                         "1",           "--budget",
+                                         "avg-bits=4",  "--method",
+                                         "lcpaq",       "--proxy-evals",
+                                         "4",           "--proxy-samples",
+                                         "32",          "--no-verify",
+                                         "--no-report", "-o",
+                                         dir + "/run"}));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   auto run = nlohmann::json::parse(read_file(dir + "/run/run.json"));
   EXPECT_EQ(run["method"]["metric"], "hessian");

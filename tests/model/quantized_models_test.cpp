@@ -130,10 +130,11 @@ TEST(QuantizedModels, ExactInt8FormatsAgreeOnAnEmulatedCpuWithoutVnni) {
     const VerifyResult& r = results.back().verify;
     double worst_layer = 0;
     for (const LayerDiff& d : r.layers) worst_layer = std::max(worst_layer, d.max_rel);
-    std::printf("[emulated Haswell] vit w8a8 %-12s max rel %.3e  agreement %.2f%%  worst layer %.3e"
-                "  first beyond %s\n",
-                format, r.outputs[0].max_rel, 100 * r.outputs[0].top1_agreement, worst_layer,
-                r.first_divergent.empty() ? "-" : r.first_divergent.c_str());
+    std::printf(
+        "[emulated Haswell] vit w8a8 %-12s max rel %.3e  agreement %.2f%%  worst layer %.3e"
+        "  first beyond %s\n",
+        format, r.outputs[0].max_rel, 100 * r.outputs[0].top1_agreement, worst_layer,
+        r.first_divergent.empty() ? "-" : r.first_divergent.c_str());
   }
   set_onnxruntime_cpu("");
   const VerifyResult& u8s8 = results[0].verify;

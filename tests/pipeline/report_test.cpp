@@ -243,7 +243,8 @@ TEST(ReportUnlabelled, AgreementIsTheQuality) {
   EXPECT_NE(head.find("18.8 dB"), std::string::npos);
   EXPECT_EQ(html.find("top-1 accuracy"), std::string::npos);
   EXPECT_NE(html.find("the data has no labels"), std::string::npos);
-  const std::string& svg = plot(plots(a), "report_frontier_size.svg").svg;
+  const std::string svg =
+      plot(plots(a), "report_frontier_size.svg").svg;  // a copy: plots() is a temporary
   EXPECT_NE(svg.find("top-1 agreement with float (%)"), std::string::npos);
   EXPECT_EQ(svg.find(">float "), std::string::npos) << "no float reference line";
 
@@ -251,7 +252,7 @@ TEST(ReportUnlabelled, AgreementIsTheQuality) {
   for (auto* m : {&a.run["mixed"]}) m->erase("agreement");
   for (auto& m : a.run["uniform"]) m.erase("agreement");
   for (auto& m : a.run["frontier_eval"]) m.erase("agreement");
-  const std::string& sqnr = plot(plots(a), "report_frontier_size.svg").svg;
+  const std::string sqnr = plot(plots(a), "report_frontier_size.svg").svg;
   EXPECT_NE(sqnr.find("output SQNR vs float (dB)"), std::string::npos);
   EXPECT_NE(sqnr.find("<title>mixed: 18.8 dB"), std::string::npos);
 }

@@ -55,8 +55,8 @@ TEST(Int8Format, AutoFollowsTheCpu) {
 TEST(Int8Format, ReduceRangeLowersOnlyLayersThatCanSaturate) {
   Graph g = test::tiny_zoo("resnet20", 12);
   Plan plan = uniform_plan(g, 8, 8);
-  plan.layers[1].weight.bits = 4;                  // 4-bit weights: no overflow possible
-  plan.layers[2].act.bits = 32;                    // float activations: no integer kernel
+  plan.layers[1].weight.bits = 4;                   // 4-bit weights: no overflow possible
+  plan.layers[2].act.bits = 32;                     // float activations: no integer kernel
   plan.layers[3].weight.scheme = "affine-channel";  // unsigned weights: not u8 x s8
   Plan reduced = apply_int8_format(plan, Int8Format::kReduceRange);
   ASSERT_EQ(reduced.layers.size(), plan.layers.size());
@@ -101,17 +101,17 @@ TEST(Int8Format, EachFormatWritesItsTypes) {
     const char* format;
     std::set<at::ScalarType> weights, activations;
   };
-  for (const Want& w : {Want{"u8s8", {at::kChar}, {at::kByte}},
-                        Want{"s8s8", {at::kChar}, {at::kChar}},
-                        Want{"u8u8", {at::kByte}, {at::kByte}}}) {
+  for (const Want& w :
+       {Want{"u8s8", {at::kChar}, {at::kByte}}, Want{"s8s8", {at::kChar}, {at::kChar}},
+        Want{"u8u8", {at::kByte}, {at::kByte}}}) {
     QdqOptions qo;
     qo.int8_format = w.format;
     Graph out = export_qdq(q, qo, nullptr);
     Types t = dequantize_types(out);
     EXPECT_EQ(t.weights, w.weights) << w.format;
     EXPECT_EQ(t.activations, w.activations) << w.format;
-    EXPECT_NE(out.metadata.at("mpq.quantization").find(std::string("\"int8_format\":\"") +
-                                                        w.format + "\""),
+    EXPECT_NE(out.metadata.at("mpq.quantization")
+                  .find(std::string("\"int8_format\":\"") + w.format + "\""),
               std::string::npos)
         << w.format;
   }

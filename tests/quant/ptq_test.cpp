@@ -132,8 +132,8 @@ std::vector<ExportCase> export_cases() {
       {"vit_w8a8_s8s8_group", "vit", 8, 8, "sym-group", 16, "mse", "packed", 0, 17, "s8s8"},
       {"mobilenet_w4a8_multipoint_u8u8", "mobilenetv2", 4, 8, "sym-channel", 0, "multipoint",
        "packed", 0.5, 17, "u8u8"},
-      {"resnet_w4a8_uint4_u8u8_opset21", "resnet20", 4, 8, "sym-channel", 0, "mse", "packed", 0,
-       21, "u8u8"},
+      {"resnet_w4a8_uint4_u8u8_opset21", "resnet20", 4, 8, "sym-channel", 0, "mse", "packed", 0, 21,
+       "u8u8"},
   };
 }
 
