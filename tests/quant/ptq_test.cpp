@@ -7,7 +7,11 @@
 #include <c10/core/InferenceMode.h>
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
+#include "core/cpu.h"
 #include "core/error.h"
+#include "core/int8_format.h"
 #include "data/dataset.h"
 #include "exec/executor.h"
 #include "onnx/io.h"
@@ -107,7 +111,7 @@ struct ExportCase {
   std::string storage = "packed";
   double points = 0;
   int64_t opset = 17;
-  std::string int8 = "u8s8";  // the integer types (core/int8_format.h)
+  std::string int8 = "auto";  // the integer types (core/int8_format.h)
 };
 
 std::vector<ExportCase> export_cases() {
@@ -190,6 +194,17 @@ TEST_P(PtqExport, FileComputesTheSimulation) {
   std::string why;
   if (!onnxruntime_available(&why)) GTEST_SKIP() << why;
   at::Tensor ort = run_onnxruntime(path, {x})[0];
+  // u8s8 and s8s8 are computed exactly by ONNX Runtime only on CPUs with VNNI (or AMX, or not
+  // x86); elsewhere 8-bit layers may saturate, which
+  // QuantizedModels.ExactInt8FormatsAgreeOnAnEmulatedCpuWithoutVnni checks on an emulated CPU. Here
+  // the file must then run, and the comparison is left to that test.
+  const Int8Format format = resolve_int8_format(c.int8, host_cpu(), "--int8");
+  if (!int8_format_info(format).exact_everywhere && !u8s8_exact(host_cpu())) {
+    EXPECT_EQ(ort.sizes(), sim.sizes()) << c.name;
+    std::printf("[%s] %s on %s: not compared (saturating kernels)\n", c.name.c_str(),
+                int8_format_info(format).name, mlas_int8_kernels(host_cpu()).c_str());
+    return;
+  }
   // ONNX Runtime may round an activation that sits at a half step the other way; one such step
   // moves the logits by far less than this.
   EXPECT_LT(rel_err(ort, sim), 0.05) << c.name;
