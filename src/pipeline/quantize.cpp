@@ -196,6 +196,7 @@ QuantizeResult run_quantize(const Graph& model, const Plan& plan, const Dataset*
                             const std::string& output) {
   auto start = std::chrono::steady_clock::now();
   QuantizeResult r;
+  check_exportable(model);  // before calibration
   const Int8Format format = resolve_int8_format(qdq.int8_format, host_cpu(), "--int8");
   r.model = quantize_ptq(model, apply_int8_format(plan, format), calibration, ptq);
   r.int8_format = int8_format_info(format).name;

@@ -168,6 +168,7 @@ RunSummary run_pipeline(const std::string& model_path, const Dataset& calibratio
   MPQ_CHECK(!o.budgets.empty(), "mpq run: at least one --budget is needed (e.g. avg-bits=3)");
 
   Graph model = import_onnx(model_path);
+  check_exportable(model);  // the export's opset upgrade, before any work
   RunSummary out;
   out.dir = dir;
   nlohmann::json& run = out.run;

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/int8_format.h"
 #include "onnx/builder.h"
+#include "onnx/passes/upgrade_opset.h"
 #include "onnx/tensor_proto.h"
 #include "quant/packing.h"
 #include "quant/patches.h"
@@ -259,9 +260,9 @@ std::string export_weight(Writer& w, const QuantizedLayer& ql, const at::Tensor&
   return w.dequant(qi, type, params, ql.channel_axis, q.dim(), base);
 }
 
-// The activation quantizer on `input`; returns its output.
-std::string export_activation(Writer& w, const QuantizedLayer& ql, const std::string& input,
-                              int64_t opset) {
+// The activation quantizer on `input`; returns its output. The graph is at opset >= 13
+// (qdq_opset): Clip takes its bounds as inputs.
+std::string export_activation(Writer& w, const QuantizedLayer& ql, const std::string& input) {
   QParams p = ql.act_params;
   const std::string base = ql.layer.name + "/input";
   int bits = ql.plan.act.bits;
@@ -272,20 +273,13 @@ std::string export_activation(Writer& w, const QuantizedLayer& ql, const std::st
   p.qmax += shift;
   p.zero_point = p.zero_point + double(shift);
   auto clip = [&](const std::string& x, double a, double b, const std::string& name) {
-    if (opset >= 11) {
-      return w.node("Clip",
-                    {x, w.param_tensor(name + "_min", at::scalar_tensor(a, at::kFloat)),
-                     w.param_tensor(name + "_max", at::scalar_tensor(b, at::kFloat))},
-                    name);
-    }
-    return w.node("Clip", {x}, name, {{"min", attr(a)}, {"max", attr(b)}});
+    return w.node("Clip",
+                  {x, w.param_tensor(name + "_min", at::scalar_tensor(a, at::kFloat)),
+                   w.param_tensor(name + "_max", at::scalar_tensor(b, at::kFloat))},
+                  name);
   };
   std::string out;
   if (bits <= 8) {
-    MPQ_CHECK(opset >= 10, "layer '", ql.layer.name,
-              "': exporting activation quantization needs opset >= 10 (QuantizeLinear), the model "
-              "is opset ",
-              opset);
     at::ScalarType type = p.qmin < 0 ? at::kChar : at::kByte;
     std::string x = input;
     if (bits < 8) x = clip(x, lo, hi, base + "/clip");
@@ -295,10 +289,6 @@ std::string export_activation(Writer& w, const QuantizedLayer& ql, const std::st
     std::string q = w.node("QuantizeLinear", {x, scale, zp}, base + "/quantize");
     out = w.node("DequantizeLinear", {q, scale, zp}, base + "/dequantize");
   } else {
-    MPQ_CHECK(opset >= 11, "layer '", ql.layer.name,
-              "': exporting 16-bit activation quantization needs opset >= 11 (Round), the model "
-              "is opset ",
-              opset);
     std::string scale = w.param_tensor(base + "/scale", p.scale.reshape({}).to(at::kFloat));
     std::string zp = w.param_tensor(base + "/zero_point", p.zero_point.reshape({}).to(at::kFloat));
     std::string x = w.node("Div", {input, scale}, base + "/divide");
@@ -313,6 +303,13 @@ std::string export_activation(Writer& w, const QuantizedLayer& ql, const std::st
 
 }  // namespace
 
+int64_t qdq_opset(const Graph& model) { return std::max<int64_t>(model.opset(), 13); }
+
+void check_exportable(const Graph& model) {
+  std::string why = upgrade_problem(model, qdq_opset(model));
+  MPQ_CHECK(why.empty(), why, " (needed for the QDQ export)");
+}
+
 Graph export_qdq(const QuantizedModel& model, const QdqOptions& options, SizeReport* sizes) {
   MPQ_CHECK(options.weight_storage == "packed" || options.weight_storage == "int8",
             "--weight-storage: expected packed or int8, found '", options.weight_storage, "'");
@@ -323,9 +320,8 @@ Graph export_qdq(const QuantizedModel& model, const QdqOptions& options, SizeRep
                  "': reduce-range export of a plan that was not reduced (apply_int8_format)");
   }
   Graph g = model.graph;
-  int64_t opset = g.opset();
-  MPQ_CHECK(opset >= 10, g.source, ": QDQ export needs opset >= 10 (QuantizeLinear), found ",
-            opset);
+  check_exportable(g);
+  upgrade_opset(&g, qdq_opset(g));
   Writer w(&g, options, format);
   std::set<std::string> identities;
   double paper_bytes = 0, float_paper = 0, quantizable = 0;
@@ -350,7 +346,7 @@ Graph export_qdq(const QuantizedModel& model, const QdqOptions& options, SizeRep
     if (ql.act_quantized) {
       int64_t id = g.find_node(ql.act_value);
       MPQ_ASSERT(id >= 0, "missing ", ql.act_value);
-      act_value = export_activation(w, ql, g.nodes[size_t(id)].inputs[0], opset);
+      act_value = export_activation(w, ql, g.nodes[size_t(id)].inputs[0]);
     } else {
       act_value = g.nodes[size_t(g.find_node(ql.act_value))].inputs[0];
     }

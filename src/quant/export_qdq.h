@@ -51,6 +51,13 @@ struct SizeReport {
   double weight_bits_average = 0;  // paper_bytes * 8 / quantizable weights
 };
 
+// The opset the export writes: the model's, raised to 13 (per-axis QuantizeLinear and
+// DequantizeLinear) by upgrade_opset when it is older.
+int64_t qdq_opset(const Graph& model);
+// Throws, naming the node, when the model cannot be exported (a node the opset upgrade cannot
+// carry to qdq_opset): for the checks before any work.
+void check_exportable(const Graph& model);
+
 // Example: SizeReport s; Graph q = export_qdq(model, {}, &s); export_onnx(q, "model.q.onnx");
 Graph export_qdq(const QuantizedModel& model, const QdqOptions& options, SizeReport* sizes);
 

@@ -152,6 +152,7 @@ QatResult train_qat(const Graph& model, const Plan& plan, const Dataset& train_d
             ": no labels; quantization-aware training without labels needs --kd-weight 1 "
             "(distillation from the float model only)");
   MPQ_CHECK(model.inputs.size() == 1, model.source, ": training needs a model with one input");
+  check_exportable(model);  // the result is exported: fail before training
   PtqOptions ptq = o.ptq;
   ptq.progress = o.train.progress;
   log_info("qat: quantizing the starting point (", ptq.method, ")");
