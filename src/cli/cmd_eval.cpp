@@ -13,6 +13,7 @@ void add_eval_command(CLI::App& app) {
   struct Args {
     std::string model, ref, output;
     DataArgs data;
+    TaskArgs task;
     int64_t batch_size = 100;
     std::string output_kind = "auto";
     bool json = false;
@@ -23,6 +24,7 @@ void add_eval_command(CLI::App& app) {
                                      "SQNR against --ref; throughput");
   cmd->add_option("model", args->model, "ONNX model")->required();
   add_data_options(*cmd, args->data, true);
+  add_task_options(*cmd, args->task);
   cmd->add_option("--ref", args->ref, "reference model (e.g. the float model) to compare with");
   std::vector<std::string> kinds = output_kind_names();
   kinds.insert(kinds.begin(), "auto");
@@ -39,8 +41,11 @@ void add_eval_command(CLI::App& app) {
     Graph model = import_onnx(args->model);
     Graph ref;
     if (!args->ref.empty()) ref = import_onnx(args->ref);
+    const std::string text_labels = take_text_labels(args->task, &args->data);
     auto data = open_data(args->data, &model);
+    std::optional<CtcTask> task = load_task(args->task, text_labels, args->data, model, *data);
     EvalOptions opt;
+    if (task) opt.ctc = &*task;
     opt.batch_size = args->batch_size;
     opt.output_kind = args->output_kind;
     EvalResult r = evaluate(model, *data, opt, args->ref.empty() ? nullptr : &ref);

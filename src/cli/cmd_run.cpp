@@ -32,8 +32,9 @@ std::string default_eval(const std::string& spec) {
 
 void add_run_command(CLI::App& app) {
   struct Args {
-    std::string model, dir, eval, int8;
+    std::string model, dir, eval, eval_labels, int8;
     DataArgs data;
+    TaskArgs task;
     RunOptions options;
     int64_t eval_limit = -1;
     bool no_cache = false, no_verify = false, no_report = false, json = false;
@@ -46,6 +47,9 @@ void add_run_command(CLI::App& app) {
   add_data_options(*cmd, a->data, true);
   cmd->add_option("--eval", a->eval, "evaluation data (default: see below)");
   cmd->add_option("--eval-limit", a->eval_limit, "evaluate on the first N samples only");
+  cmd->add_option("--eval-labels", a->eval_labels,
+                  "labels of --eval (class labels; with --task ctc the text of each sample)");
+  add_task_options(*cmd, a->task);
   cmd->add_option("--budget", a->options.budgets, "KIND=VALUE, e.g. avg-bits=3, size=0.5r")
       ->required();
   cmd->add_option("--method", a->options.method,
@@ -87,9 +91,16 @@ void add_run_command(CLI::App& app) {
   cmd->callback([a, quantizer] {
     a->options.qdq.int8_format = int8_format_choice(a->int8, a->options.target);
     Graph model = import_onnx(a->model);
+    DataArgs eval_args = a->data;
+    eval_args.spec = a->eval.empty() ? default_eval(a->data.spec) : a->eval;
+    eval_args.limit = a->eval_limit;
+    if (!a->eval_labels.empty()) eval_args.labels = a->eval_labels;
+    const std::string text_labels = take_text_labels(a->task, &eval_args);
+    if (!text_labels.empty() && a->data.labels == text_labels) a->data.labels.clear();
     auto calibration = open_data(a->data, &model);
-    auto evaluation = open_other_data(
-        a->data, a->eval.empty() ? default_eval(a->data.spec) : a->eval, a->eval_limit, &model);
+    auto evaluation = open_data(eval_args, &model);
+    std::optional<CtcTask> task = load_task(a->task, text_labels, eval_args, model, *evaluation);
+    if (task) a->options.ctc = std::make_shared<CtcTask>(std::move(*task));
     a->options.sensitivity_run.use_cache = !a->no_cache;
     a->options.verify = !a->no_verify;
     a->options.report = !a->no_report;

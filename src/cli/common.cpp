@@ -46,6 +46,46 @@ void add_data_options(CLI::App& cmd, DataArgs& a, bool required) {
       ->check(CLI::IsMember({1, 3}));
 }
 
+void add_task_options(CLI::App& cmd, TaskArgs& a) {
+  cmd.add_option("--task", a.task,
+                 "what the model does: classify (top-1 against class labels) or ctc (a text "
+                 "recognizer: greedy CTC reading against --labels text, one line per sample, with "
+                 "--charset); default ctc when --charset is given")
+      ->check(CLI::IsMember({"auto", "classify", "ctc"}));
+  cmd.add_option("--charset", a.charset,
+                 "ctc: the recognizer's symbols, one per line (class 0 is the blank)");
+}
+
+namespace {
+bool is_ctc(const TaskArgs& t) {
+  return t.task == "ctc" || (t.task == "auto" && !t.charset.empty());
+}
+}  // namespace
+
+std::string take_text_labels(const TaskArgs& task, DataArgs* data) {
+  if (!is_ctc(task)) {
+    MPQ_CHECK(task.charset.empty(), "--charset is for --task ctc, found --task ", task.task);
+    return "";
+  }
+  std::string labels = data->labels;
+  data->labels.clear();
+  MPQ_CHECK(!task.charset.empty(), "--task ctc needs --charset FILE (one symbol per line)");
+  MPQ_CHECK(!labels.empty(),
+            "--task ctc needs --labels FILE (the text of each sample, one line each)");
+  return labels;
+}
+
+std::optional<CtcTask> load_task(const TaskArgs& task, const std::string& labels,
+                                 const DataArgs& data_args, const Graph& model,
+                                 const Dataset& data) {
+  if (!is_ctc(task)) return std::nullopt;
+  CtcTask t = load_ctc_task(task.charset, labels, output_classes(model, data));
+  const int64_t lines = int64_t(t.labels.size());
+  MPQ_CHECK(data_args.limit > 0 ? lines >= data.size() : lines == data.size(), "--labels ", labels,
+            ": ", lines, " lines, expected one per sample of ", data.describe());
+  return t;
+}
+
 std::unique_ptr<Dataset> open_data(const DataArgs& a, const Graph* model) {
   DataOptions o;
   o.spec = a.spec;

@@ -4,11 +4,13 @@
 
 #include <CLI/CLI.hpp>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "data/dataset.h"
 #include "onnx/graph.h"
+#include "pipeline/ctc.h"
 #include "quant/plan.h"
 
 namespace mpq::cli {
@@ -31,6 +33,22 @@ std::unique_ptr<Dataset> open_data(const DataArgs& args, const Graph* model);
 // the first `limit` samples (-1: all).
 std::unique_ptr<Dataset> open_other_data(const DataArgs& args, const std::string& spec,
                                          int64_t limit, const Graph* model);
+
+// What the model does, for task metrics: --task classify|ctc (default: ctc when --charset is
+// given), --charset FILE. For ctc, --labels (DataArgs) is the text of each sample.
+struct TaskArgs {
+  std::string task = "auto";
+  std::string charset;
+};
+void add_task_options(CLI::App& cmd, TaskArgs& args);
+// For ctc, takes the text labels out of `data` (they are not class labels); call before
+// open_data. Returns the labels file ("" if not ctc).
+std::string take_text_labels(const TaskArgs& task, DataArgs* data);
+// The recognizer's task, checked against the model's output classes on one sample of `data` and
+// against the sample count; nullopt when the task is not ctc.
+std::optional<CtcTask> load_task(const TaskArgs& task, const std::string& labels,
+                                 const DataArgs& data_args, const Graph& model,
+                                 const Dataset& data);
 
 // Parses "1x28x28" or "1,28,28" (several inputs separated by ';').
 std::vector<std::vector<int64_t>> parse_shapes(const std::string& text, const std::string& flag);

@@ -17,13 +17,19 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.failure_message(CLI::FailureMessage::simple);
   int threads = int(std::max(1u, std::thread::hardware_concurrency()));
+  int64_t memory_mb = 1024;
   bool quiet = false, verbose = false;
   app.add_option("--threads", threads, "worker threads (default: all cores)")
       ->check(CLI::Range(1, 1024));
+  app.add_option("--memory", memory_mb,
+                 "MiB of activations a pass over a batch may hold; batches shrink to fit "
+                 "(default 1024)")
+      ->check(CLI::Range(int64_t(16), int64_t(1) << 20));
   app.add_flag("-q,--quiet", quiet, "no progress or info on stderr");
   app.add_flag("-v,--verbose", verbose, "debug output on stderr");
   app.parse_complete_callback([&] {
     mpq::init_runtime(threads);
+    mpq::set_activation_budget(memory_mb << 20);
     mpq::set_log_level(quiet     ? mpq::LogLevel::kQuiet
                        : verbose ? mpq::LogLevel::kDebug
                                  : mpq::LogLevel::kInfo);
@@ -47,8 +53,8 @@ int main(int argc, char** argv) {
     // CLI11 reports an unknown command as a missing one: name what was typed instead.
     for (int i = 1; i < argc; ++i) {
       std::string arg = argv[i];
-      if (arg == "--threads") ++i;
-      if (arg.empty() || arg[0] == '-' || arg == "--threads") continue;
+      if (arg == "--threads" || arg == "--memory") ++i;
+      if (arg.empty() || arg[0] == '-') continue;
       std::string known;
       bool found = false;
       for (const auto* sub : app.get_subcommands([](CLI::App*) { return true; })) {

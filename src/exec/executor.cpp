@@ -6,6 +6,7 @@
 #include <chrono>
 #include <set>
 
+#include "exec/runtime.h"
 #include "onnx/tensor_proto.h"
 
 namespace mpq {
@@ -139,11 +140,37 @@ std::map<std::string, at::Tensor> Executor::run_named(
   return result;
 }
 
+Executor::Footprint Executor::footprint(const std::vector<at::Tensor>& inputs) const {
+  Footprint f;
+  at::NoGradGuard no_grad;
+  footprint_ = &f;
+  reset_peak_allocated();
+  const int64_t before = allocated_bytes();
+  try {
+    run(inputs);
+  } catch (...) {
+    footprint_ = nullptr;
+    throw;
+  }
+  footprint_ = nullptr;
+  // The allocator's count also sees the kernels' own buffers (oneDNN reorders, scratch).
+  if (allocations_counted()) f.peak = std::max(f.peak, peak_allocated_bytes() - before);
+  std::sort(f.largest.rbegin(), f.largest.rend());
+  if (f.largest.size() > 5) f.largest.resize(5);
+  return f;
+}
+
+int64_t batch_within(int64_t bytes_per_sample, int64_t budget_bytes, int64_t wanted) {
+  if (bytes_per_sample <= 0) return std::max<int64_t>(1, wanted);
+  return std::clamp<int64_t>(budget_bytes / bytes_per_sample, 1, std::max<int64_t>(1, wanted));
+}
+
 std::vector<at::Tensor> Executor::execute(std::vector<at::Tensor> values,
                                           const std::vector<int64_t>& keep) const {
   std::set<int64_t> kept(keep.begin(), keep.end());
   // Values that may still be read: the owners that in-place kernels must not disturb.
   std::vector<int64_t> live;
+  int64_t live_bytes = 0;  // node outputs alive, for footprint()
   // Hooks may keep the tensors they see, so in-place kernels are only allowed without them.
   const bool inplace = !at::GradMode::is_enabled() && value_hooks_.empty();
   const Step* current = nullptr;
@@ -210,9 +237,18 @@ std::vector<at::Tensor> Executor::execute(std::vector<at::Tensor> values,
       values[size_t(v)] =
           hook == value_hooks_.end() ? std::move(outs[o]) : hook->second(names_[v], outs[o]);
       live.push_back(v);
+      if (footprint_) {
+        const int64_t bytes = int64_t(values[size_t(v)].nbytes());
+        live_bytes += bytes;
+        footprint_->total += bytes;
+        footprint_->peak = std::max(footprint_->peak, live_bytes);
+        footprint_->largest.push_back({bytes, names_[v]});
+      }
     }
     for (int64_t v : step.release) {
       if (kept.count(v)) continue;
+      if (footprint_ && !is_graph_input_or_weight(v) && values[size_t(v)].defined())
+        live_bytes -= int64_t(values[size_t(v)].nbytes());
       values[size_t(v)].reset();
       live.erase(std::remove(live.begin(), live.end(), v), live.end());
     }

@@ -52,6 +52,17 @@ class Executor {
   void set_profiling(bool on) { profiling_ = on; }
   const std::map<std::string, OpTime>& profile() const { return profile_; }
 
+  // The bytes of the values one run on `inputs` makes (run without gradients): `peak` the most
+  // alive at once (what inference holds, the executor releasing each value after its last
+  // reader; with the runtime's allocator count, kernels' own buffers included), `total` every
+  // node output (about what a backward pass keeps). Views count as copies.
+  // For batch sizes under a memory budget: run it on one sample (batch_within).
+  struct Footprint {
+    int64_t peak = 0, total = 0;
+    std::vector<std::pair<int64_t, std::string>> largest;  // the 5 largest values: bytes, name
+  };
+  Footprint footprint(const std::vector<at::Tensor>& inputs) const;
+
   // Checks an input tensor against the graph input's declared type and shape; throws naming the
   // input, the expected and the found shape.
   void check_input(size_t index, const at::Tensor& tensor) const;
@@ -82,6 +93,11 @@ class Executor {
   bool profiling_ = false;
   bool training_ = false;
   mutable std::map<std::string, OpTime> profile_;
+  mutable Footprint* footprint_ = nullptr;  // measured while footprint() runs
 };
+
+// Samples per batch so that bytes_per_sample * batch stays within budget_bytes: at least 1, at most
+// `wanted`. Example: batch_within(ex.footprint({one}).peak * 2, activation_budget(), 64).
+int64_t batch_within(int64_t bytes_per_sample, int64_t budget_bytes, int64_t wanted);
 
 }  // namespace mpq

@@ -6,9 +6,24 @@
 // the heap, as jemalloc or tcmalloc would.
 #pragma once
 
+#include <cstdint>
+
 namespace mpq {
 
 // Call once at start-up, before any tensor work. Example: init_runtime(2);
 void init_runtime(int threads);
+
+// The activation memory one pass over a batch may hold, in bytes (default 1 GiB; mpq
+// --memory). Calibration, sensitivity and evaluation choose their batch sizes from it
+// (batch_within in exec/executor.h), so peak memory depends on the model, not on the data's size.
+void set_activation_budget(int64_t bytes);
+int64_t activation_budget();
+
+// After init_runtime, every CPU tensor's bytes are counted: those alive now and their peak since
+// reset_peak_allocated() (Executor::footprint measures a run this way). Before it, false and 0.
+bool allocations_counted();
+int64_t allocated_bytes();
+int64_t peak_allocated_bytes();
+void reset_peak_allocated();
 
 }  // namespace mpq

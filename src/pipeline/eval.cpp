@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "exec/executor.h"
+#include "exec/runtime.h"
 #include "onnx/passes/fold_batchnorm.h"
 #include "sensitivity/output_kind.h"
 
@@ -102,7 +103,28 @@ EvalResult evaluate(const Executor& exec, const std::string& label, const Datase
   EvalResult r;
   r.labelled = data.has_labels();
   r.has_reference = ref != nullptr;
-  DataLoader loader(data, options.batch_size);
+  CtcScore ctc;
+  if (options.ctc) {
+    MPQ_CHECK(int64_t(options.ctc->labels.size()) >= data.size(), "--labels ",
+              options.ctc->labels_path, ": ", options.ctc->labels.size(),
+              " lines, expected one per sample (", data.size(), ")");
+    r.labelled = false;  // the text labels are the truth
+  }
+  int64_t sample = 0;
+  // The batch fits the activation budget (twice the inference peak of one sample, for the
+  // kernels' scratch outside ATen's count); cached reference outputs fix it to theirs.
+  int64_t batch_size = options.batch_size;
+  if (options.reference_outputs && !options.reference_outputs->empty()) {
+    batch_size = options.reference_outputs->front().size(0);
+  } else if (data.size() > 0) {
+    batch_size = batch_within(2 * exec.footprint({data.read({0}).x}).peak, activation_budget(),
+                              options.batch_size);
+    if (ref) {
+      batch_size = std::min(batch_size, batch_within(2 * ref->footprint({data.read({0}).x}).peak,
+                                                     activation_budget(), options.batch_size));
+    }
+  }
+  DataLoader loader(data, batch_size);
   Progress progress("eval", options.progress ? data.size() : 0);
   if (!options.progress) progress.finish();
   c10::InferenceMode inference;
@@ -158,6 +180,16 @@ EvalResult evaluate(const Executor& exec, const std::string& label, const Datase
       loss += at::cross_entropy_loss(scores, y, {}, at::Reduction::Sum).item<double>();
     }
     if (ref) compare->add(logits, ref_logits);
+    if (options.ctc) {
+      const int64_t classes = int64_t(options.ctc->classes.size());
+      MPQ_CHECK(logits.size(-1) == classes, label, ": expected per-step scores over ", classes,
+                " classes (the charset) as the first output's last dimension, found shape ",
+                logits.sizes());
+      at::Tensor steps = logits.reshape({logits.size(0), -1, classes});
+      for (int64_t i = 0; i < steps.size(0); ++i, ++sample)
+        ctc.add(ctc_greedy_decode(steps[i], options.ctc->classes),
+                options.ctc->labels[size_t(sample)]);
+    }
     r.samples += batch.x.size(0);
     ++batch_index;
     if (options.progress) progress.advance(batch.x.size(0));
@@ -177,8 +209,23 @@ EvalResult evaluate(const Executor& exec, const std::string& label, const Datase
     r.cosine = compare->cosine / n;
     r.sqnr_db = compare->sqnr_db();
   }
+  if (options.ctc) {
+    r.has_ctc = true;
+    r.char_accuracy = ctc.char_accuracy();
+    r.line_accuracy = ctc.line_accuracy();
+  }
   r.samples_per_second = r.seconds > 0 ? n / r.seconds : 0;
   return r;
+}
+
+int64_t output_classes(const Graph& model, const Dataset& data) {
+  MPQ_CHECK(data.size() > 0, data.describe(), ": no samples");
+  Executor ex(model);
+  c10::InferenceMode inference;
+  at::Tensor y = ex.run({data.read({0}).x})[0];
+  MPQ_CHECK(y.dim() >= 2, model.source,
+            ": expected the first output to have a class dimension, found shape ", y.sizes());
+  return y.size(-1);
 }
 
 nlohmann::json to_json(const EvalResult& r) {
@@ -190,6 +237,10 @@ nlohmann::json to_json(const EvalResult& r) {
     j["loss"] = r.loss;
   }
   j["output"] = r.output;
+  if (r.has_ctc) {
+    j["char_accuracy"] = r.char_accuracy;
+    j["line_accuracy"] = r.line_accuracy;
+  }
   if (r.has_reference) {
     if (r.has_agreement) j["agreement"] = r.agreement;
     if (r.has_kl) j["kl"] = r.kl;
@@ -207,6 +258,10 @@ std::string format_text(const EvalResult& r) {
     o << "top-1       " << 100 * r.top1 << " %\n";
     o << "top-5       " << 100 * r.top5 << " %\n";
     o << std::setprecision(4) << "loss        " << r.loss << "\n" << std::setprecision(2);
+  }
+  if (r.has_ctc) {
+    o << "characters  " << 100 * r.char_accuracy << " % (greedy CTC reading vs the labels)\n";
+    o << "lines       " << 100 * r.line_accuracy << " % read exactly\n";
   }
   if (r.has_reference) {
     const char* what = r.output == "sequence" ? "per-step argmax vs reference"

@@ -15,11 +15,12 @@
 #include "data/dataset.h"
 #include "exec/executor.h"
 #include "onnx/graph.h"
+#include "pipeline/ctc.h"
 
 namespace mpq {
 
 struct EvalOptions {
-  int64_t batch_size = 100;
+  int64_t batch_size = 100;  // at most; fewer where the activation budget needs it
   bool progress = true;
   // What the first output is: "auto" (metadata "mpq.output" of the reference, else of the model,
   // else inferred from the first batch's output) or a row of output_kind_table().
@@ -28,6 +29,9 @@ struct EvalOptions {
   // on the same data and batch size (mpq run compares many quantized models with one float
   // model); null = run the reference every time.
   std::vector<at::Tensor>* reference_outputs = nullptr;
+  // Text recognition: the first output read by greedy CTC decoding against ctc->labels
+  // (pipeline/ctc.h); null = not a recognizer (or no text labels).
+  const CtcTask* ctc = nullptr;
 };
 
 struct EvalResult {
@@ -49,7 +53,9 @@ struct EvalResult {
   double kl = 0;
   bool has_cosine = false;  // embeddings: mean cosine similarity to the reference
   double cosine = 0;
-  double sqnr_db = 0;  // 10 log10(sum ref^2 / sum (ref - model)^2) over all output elements
+  double sqnr_db = 0;    // 10 log10(sum ref^2 / sum (ref - model)^2) over all output elements
+  bool has_ctc = false;  // options.ctc: character and line accuracy of the greedy CTC reading
+  double char_accuracy = 0, line_accuracy = 0;
   double seconds = 0;  // time in the model's forward passes
   double samples_per_second = 0;
 };
@@ -65,6 +71,10 @@ EvalResult evaluate(const Executor& model, const std::string& label, const Datas
                     const EvalOptions& options, const Executor* reference);
 
 nlohmann::json to_json(const EvalResult& result);
+
+// The size of the last dimension of the model's first output on one sample of `data` (the class
+// count of a classifier or a recognizer): for the checks before any work.
+int64_t output_classes(const Graph& model, const Dataset& data);
 std::string format_text(const EvalResult& result);
 
 // Per-channel mean and standard deviation of the first `max_samples` samples (after scaling, before

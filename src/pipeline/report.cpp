@@ -126,8 +126,8 @@ Field root(const json& doc, const std::string& file, bool optional) {
 // One evaluated model: float, mixed, a uniform baseline or a frontier point.
 struct Measured {
   std::string name;
-  std::optional<double> top1, agreement, cosine, kl, sqnr_db, size, weight_size, bitops, avg_bits,
-      predicted_loss;
+  std::optional<double> top1, chars, agreement, cosine, kl, sqnr_db, size, weight_size, bitops,
+      avg_bits, predicted_loss;
   int weight_bits = 0, act_bits = 0;
 };
 
@@ -136,6 +136,7 @@ Measured read_measured(const Field& f, const std::string& name) {
   Measured m;
   m.name = name;
   m.top1 = f["top1"].opt_num();
+  m.chars = f["char_accuracy"].opt_num();
   m.agreement = f["agreement"].opt_num();
   m.cosine = f["cosine"].opt_num();
   m.kl = f["kl"].opt_num();
@@ -148,13 +149,17 @@ Measured read_measured(const Field& f, const std::string& name) {
   return m;
 }
 
-// The quality measure the report plots: top-1 with labels, else agreement with the float model,
-// else (embeddings) the mean cosine similarity to it, else the outputs' SQNR.
+// The quality measure the report plots: the task metric (top-1 with labels, the character
+// accuracy of a text recognizer), else agreement with the float model, else (embeddings) the mean
+// cosine similarity to it, else the outputs' SQNR.
 struct Quality {
-  enum Kind { kTop1, kAgreement, kCosine, kSqnr } kind = kTop1;
+  enum Kind { kTop1, kChars, kAgreement, kCosine, kSqnr } kind = kTop1;
   std::string name, axis;
+  // A task metric: the float model has a value of its own.
+  bool task() const { return kind == kTop1 || kind == kChars; }
   std::optional<double> of(const Measured& m) const {
     return kind == kTop1        ? m.top1
+           : kind == kChars     ? m.chars
            : kind == kAgreement ? m.agreement
            : kind == kCosine    ? m.cosine
                                 : m.sqnr_db;
@@ -344,7 +349,12 @@ class Builder {
 
     // Quality: labelled data (or top-1 present) -> top-1; else agreement, else SQNR.
     std::optional<bool> labelled = run_["data"]["labelled"].opt_flag();
-    if (labelled.value_or(mixed_.top1.has_value())) {
+    if (mixed_.chars) {
+      quality_.kind = Quality::kChars;
+      quality_.name = "character accuracy";
+      quality_.axis = "character accuracy (%)";
+      run_["float"]["char_accuracy"].num();
+    } else if (labelled.value_or(mixed_.top1.has_value())) {
       quality_.kind = Quality::kTop1;
       quality_.name = "top-1";
       quality_.axis = "top-1 accuracy (%)";
@@ -424,8 +434,8 @@ class Builder {
     std::ostringstream t;
     t << "Mixed precision under " << (budget_list.empty() ? "no budget" : budget_list) << ": "
       << quality_.name << " " << quality_.text(quality_.of(mixed_));
-    if (quality_.kind == Quality::kTop1) {
-      t << " (float " << quality_.text(float_.top1) << ")";
+    if (quality_.task()) {
+      t << " (float " << quality_.text(quality_.of(float_)) << ")";
     } else {
       t << " against the float model (the data has no labels)";
     }
@@ -442,7 +452,7 @@ class Builder {
 
     Table table;
     table.id = "headline";
-    bool top1 = quality_.kind == Quality::kTop1;
+    bool top1 = quality_.task();
     table.header = {"model", quality_.name};
     if (top1) table.header.push_back("Δ vs float");
     if (!top1) table.header.insert(table.header.end(), {"KL", "SQNR"});
@@ -452,9 +462,8 @@ class Builder {
     auto row = [&](const Measured& m, const std::string& label, const std::string& cls) {
       std::vector<std::string> r = {label, quality_.text(quality_.of(m))};
       if (top1) {
-        r.push_back(m.top1 && float_.top1 && &m != &float_
-                        ? format_sig(100 * (*m.top1 - *float_.top1), 3) + " pp"
-                        : "");
+        auto v = quality_.of(m), f = quality_.of(float_);
+        r.push_back(v && f && &m != &float_ ? format_sig(100 * (*v - *f), 3) + " pp" : "");
       } else {
         r.push_back(opt_text(m.kl, omega_text));
         r.push_back(m.sqnr_db ? format_sig(*m.sqnr_db, 3) + " dB" : "—");
@@ -491,7 +500,8 @@ class Builder {
                                  (m.has("layers") ? " of " + format_int(m["layers"].num()) : "")});
     if (float_.size) f.push_back({"float size", format_bytes(*float_.size)});
     if (float_.bitops) f.push_back({"float BitOps", format_si(*float_.bitops)});
-    if (quality_.kind == Quality::kTop1) f.push_back({"float top-1", quality_.text(float_.top1)});
+    if (quality_.task())
+      f.push_back({"float " + quality_.name, quality_.text(quality_.of(float_))});
     s.facts(f);
   }
 
@@ -618,8 +628,9 @@ class Builder {
     for (Series* s : {&front, &uni, &chosen}) {
       if (!s->x.empty()) p.series.push_back(*s);
     }
-    if (quality_.kind == Quality::kTop1 && float_.top1) {
-      p.ref_lines.push_back({100 * *float_.top1, "float " + format_percent(*float_.top1)});
+    if (quality_.task() && quality_.of(float_)) {
+      double v = *quality_.of(float_);
+      p.ref_lines.push_back({100 * v, "float " + format_percent(v)});
     }
     doc_.plots.push_back({file, p.title, internal::svg_plot(p)});
     return doc_.plots.size() - 1;

@@ -67,6 +67,10 @@ nlohmann::json measures(const QuantizeResult& q, const EvalResult& e) {
     j["top1"] = e.top1;
     j["loss"] = e.loss;
   }
+  if (e.has_ctc) {
+    j["char_accuracy"] = e.char_accuracy;
+    j["line_accuracy"] = e.line_accuracy;
+  }
   if (e.has_reference) {
     j["output"] = e.output;
     if (e.has_agreement) j["agreement"] = e.agreement;
@@ -310,6 +314,7 @@ RunSummary run_pipeline(const std::string& model_path, const Dataset& calibratio
   Executor reference(folded);
   EvalOptions eo;
   eo.progress = false;
+  eo.ctc = o.ctc.get();
   std::vector<at::Tensor> reference_outputs;  // the float model's, computed once
   eo.reference_outputs = &reference_outputs;
   EvalResult float_eval = evaluate(reference, model.source, evaluation, eo, nullptr);
@@ -323,6 +328,10 @@ RunSummary run_pipeline(const std::string& model_path, const Dataset& calibratio
   if (float_eval.labelled) {
     run["float"]["top1"] = float_eval.top1;
     run["float"]["loss"] = float_eval.loss;
+  }
+  if (float_eval.has_ctc) {
+    run["float"]["char_accuracy"] = float_eval.char_accuracy;
+    run["float"]["line_accuracy"] = float_eval.line_accuracy;
   }
   run["mixed"] = measures(mixed, evaluate_config(mixed));
   run["mixed"]["predicted_loss"] = predicted_loss(sensitivity, plan);
@@ -427,10 +436,17 @@ std::string fmt(const char* f, double v) {
   return buf;
 }
 
+// The task metric where there is one, else the label-free quality against the float model.
 std::string quality(const nlohmann::json& m) {
   if (m.contains("top1")) return fmt("%.2f %%", 100 * m.at("top1").get<double>());
+  if (m.contains("char_accuracy"))
+    return fmt("%.2f %% chars", 100 * m.at("char_accuracy").get<double>()) +
+           fmt(", %.1f %% lines", 100 * m.at("line_accuracy").get<double>());
   if (m.contains("agreement")) return fmt("%.2f %% agr.", 100 * m.at("agreement").get<double>());
-  return "-";
+  if (m.contains("cosine")) return fmt("cos %.4f", m.at("cosine").get<double>());
+  if (m.contains("sqnr_db")) return fmt("SQNR %.1f dB", m.at("sqnr_db").get<double>());
+  if (!m.contains("output")) return "reference";  // the float model, unlabelled data
+  return "SQNR inf";
 }
 
 std::string size_text(const nlohmann::json& m) {

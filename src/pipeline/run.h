@@ -8,12 +8,14 @@
 // and solver can also be given directly and mixed freely.
 #pragma once
 
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "data/dataset.h"
 #include "onnx/graph.h"
+#include "pipeline/ctc.h"
 #include "pipeline/sensitivity.h"
 #include "quant/export_qdq.h"
 #include "quant/ptq.h"
@@ -34,6 +36,9 @@ const MethodPreset& find_method(const std::string& name);  // throws listing the
 
 struct RunOptions {
   std::string method = "mpqco";
+  // A text recognizer's task (pipeline/ctc.h): every model is also scored by its greedy CTC
+  // reading of the evaluation data; null = none.
+  std::shared_ptr<const CtcTask> ctc;
   std::string metric, solver;  // "" = the method's
   std::vector<std::string> budgets;
   std::string target;                          // target file; "" = built in

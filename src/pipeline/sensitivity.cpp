@@ -36,7 +36,7 @@ std::string default_cache_dir() {
 // The hash of the samples a metric reads: their values and labels, in order.
 std::string data_hash(const Dataset& data, const SensitivityOptions& o) {
   uint64_t h = fnv1a64(data.describe());
-  for (const Batch& b : sensitivity_batches(data, o)) {
+  for (const Batch& b : SampleBatches(data, o)) {
     at::Tensor x = b.x.contiguous();
     h = fnv1a64(x.data_ptr(), size_t(x.nbytes()), h);
     if (b.y.defined()) {

@@ -31,4 +31,27 @@ at::Tensor layer_patches(const Graph& graph, const QuantLayer& layer, const at::
 // max_rows <= 0 keeps all.
 at::Tensor subsample_rows(const at::Tensor& patches, int64_t max_rows);
 
+// What accumulate_patches sums.
+struct PatchRequest {
+  bool mean = false;       // sum of the patches
+  bool square = false;     // sum of their squares (the Gram matrix's diagonal)
+  int64_t gram_rows = -1;  // Gram matrix of at most this many rows per batch (subsample_rows's
+                           // choice); 0: every row, -1: none
+};
+// Patch statistics summed over batches, float64.
+struct PatchSums {
+  at::Tensor sum, square_sum;  // [groups, K]
+  int64_t rows = 0;            // rows behind sum and square_sum
+  at::Tensor gram;             // [groups, K, K]
+  at::Tensor gram_sum;         // [groups, K], over the Gram matrix's rows
+  int64_t gram_rows = 0;
+};
+// Adds a batch's patch statistics to `sums` without forming all its patches: for a Conv the sums
+// are window sums of the batch-summed input and the Gram matrix gathers only the rows it keeps, so
+// memory is a few copies of the input, not of its K-times larger patch matrix. The result equals
+// the same sums over layer_patches(...).to(kDouble) (up to float64 rounding; the Gram matrix of a
+// batch is a float32 product).
+void accumulate_patches(const Graph& graph, const QuantLayer& layer, const at::Tensor& input,
+                        const PatchRequest& want, PatchSums* sums);
+
 }  // namespace mpq

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <chrono>
 #include <cmath>
 #include <map>
 #include <memory>
@@ -9,6 +10,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "exec/executor.h"
+#include "exec/runtime.h"
 #include "onnx/passes/fold_batchnorm.h"
 #include "quant/patches.h"
 
@@ -22,16 +24,16 @@ constexpr int64_t kMaxGramElements = int64_t(1) << 24;
 struct LayerStats {
   std::vector<std::unique_ptr<Observer>> observers;  // one per observer setting
   bool want_mean = false, want_gram = false, want_square = false;
-  at::Tensor patch_sum;   // [groups, K] float64
-  at::Tensor square_sum;  // [groups, K] float64
-  int64_t patch_rows = 0;
-  at::Tensor gram_sum;       // [groups, K, K] float64
-  at::Tensor gram_mean_sum;  // [groups, K] float64, over the same rows
-  int64_t gram_rows = 0;
+  PatchSums patches;   // the sums behind the input mean, squares and Gram matrix
+  double seconds = 0;  // spent on them
   // The bias will absorb the mean of the output error (bias correction), so the error that remains
   // is d^T Cov d with the patches' covariance Cov = G - mu mu^T instead of the second moment G.
   bool centered = false;
 };
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
 
 double attr_float(const Node& n, const char* name, double fallback) {
   auto it = n.attrs.find(name);
@@ -61,31 +63,25 @@ void calibrate(const Graph& g, const std::vector<QuantizedLayer>& layers,
     const QuantizedLayer& ql = layers[i];
     ex.set_value_hook(ql.act_value, [&g, &ql, &s, &o](const std::string&, const at::Tensor& x) {
       for (auto& observer : s.observers) observer->observe(x);
-      if (s.want_mean || s.want_gram || s.want_square) {
-        at::Tensor p = layer_patches(g, ql.layer, x).to(at::kDouble);
-        if (s.want_mean || s.want_square) s.patch_rows += p.size(1);
-        if (s.want_mean) {
-          at::Tensor sum = p.sum(1);
-          s.patch_sum = s.patch_sum.defined() ? s.patch_sum + sum : sum;
-        }
-        if (s.want_square) {
-          at::Tensor sum = p.square().sum(1);
-          s.square_sum = s.square_sum.defined() ? s.square_sum + sum : sum;
-        }
-        if (s.want_gram) {
-          p = subsample_rows(p, o.gram_rows);
-          at::Tensor gram = at::bmm(p.transpose(1, 2), p), sum = p.sum(1);
-          s.gram_sum = s.gram_sum.defined() ? s.gram_sum + gram : gram;
-          s.gram_mean_sum = s.gram_mean_sum.defined() ? s.gram_mean_sum + sum : sum;
-          s.gram_rows += p.size(1);
-        }
-      }
+      PatchRequest want;
+      want.mean = s.want_mean;
+      want.square = s.want_square;
+      want.gram_rows = s.want_gram ? std::max<int64_t>(0, o.gram_rows) : -1;
+      auto t0 = std::chrono::steady_clock::now();
+      accumulate_patches(g, ql.layer, x, want, &s.patches);
+      s.seconds += seconds_since(t0);
       return x;
     });
   }
   int64_t n = std::min<int64_t>(o.calibration_samples, data.size());
   MPQ_CHECK(n > 0, "calibration data ", data.describe(), ": expected at least one sample");
-  DataLoader loader(data, std::min(o.batch_size, n), /*shuffle=*/true, o.seed);
+  // The batch holds the live activations, the statistics' float64 copies of a layer's input and
+  // the observers' work: about three times the inference peak.
+  const int64_t per_sample = 3 * Executor(g).footprint({data.read({0}).x}).peak;
+  int64_t batch = batch_within(per_sample, activation_budget(), std::min(o.batch_size, n));
+  log_debug("calibrate: batches of ", batch, " samples (", per_sample >> 10,
+            " KiB per sample, --memory ", activation_budget() >> 20, " MiB)");
+  DataLoader loader(data, batch, /*shuffle=*/true, o.seed);
   int64_t done = 0;
   Progress progress("calibrate", o.progress ? n : 0);
   if (!o.progress) progress.finish();
@@ -162,10 +158,11 @@ std::string weight_scale_method(const PtqOptions& o) {
 // The layer's input second moment G (or covariance, when centered), float [groups, K, K];
 // undefined without statistics.
 at::Tensor layer_gram(const LayerStats& s) {
-  if (s.gram_rows == 0) return {};
-  at::Tensor g = s.gram_sum / double(s.gram_rows);
+  const PatchSums& p = s.patches;
+  if (p.gram_rows == 0) return {};
+  at::Tensor g = p.gram / double(p.gram_rows);
   if (s.centered) {
-    at::Tensor mu = s.gram_mean_sum / double(s.gram_rows);
+    at::Tensor mu = p.gram_sum / double(p.gram_rows);
     g = g - mu.unsqueeze(2) * mu.unsqueeze(1);
   }
   return g.to(at::kFloat);
@@ -174,12 +171,13 @@ at::Tensor layer_gram(const LayerStats& s) {
 // The error the mse clipping search minimises for this layer (ErrorWeights), from its statistics.
 ErrorWeights clip_error_weights(const Graph& g, const QuantizedLayer& ql, const LayerStats& s) {
   ErrorWeights e;
-  if (s.want_gram && s.gram_rows > 0) {
+  const PatchSums& p = s.patches;
+  if (s.want_gram && p.gram_rows > 0) {
     e.gram = layer_gram(s);
-  } else if (s.want_square && s.patch_rows > 0) {
+  } else if (s.want_square && p.rows > 0) {
     const at::Tensor& w = g.initializers.at(ql.layer.weight);
-    at::Tensor diag = s.square_sum / double(s.patch_rows);  // [groups, K]
-    if (s.centered) diag = diag - (s.patch_sum / double(s.patch_rows)).square();
+    at::Tensor diag = p.square_sum / double(p.rows);  // [groups, K]
+    if (s.centered) diag = diag - (p.sum / double(p.rows)).square();
     int64_t channels = w.size(ql.channel_axis);
     at::Tensor per_channel = diag.to(at::kFloat).repeat_interleave(channels / diag.size(0), 0);
     e.element =
@@ -306,10 +304,10 @@ void plan_stats(Graph* g, QuantizedLayer* ql, const PtqOptions& o, LayerStats* s
 
 // Step 4 for one layer whose weight_hat is set, and step 5 from `observer`.
 void finish_layer(Graph* g, QuantizedLayer* ql, const LayerStats& s, const Observer* observer) {
-  if (s.want_mean && s.patch_rows > 0 && ql->weight_quantized) {
+  if (s.want_mean && s.patches.rows > 0 && ql->weight_quantized) {
     const at::Tensor& w = g->initializers.at(ql->layer.weight);
     at::Tensor delta = to_channel_rows((ql->weight_hat - w).to(at::kDouble), ql->channel_axis);
-    at::Tensor mean = s.patch_sum / double(s.patch_rows);  // [groups, K]
+    at::Tensor mean = s.patches.sum / double(s.patches.rows);  // [groups, K]
     int64_t groups = mean.size(0), channels = delta.size(0);
     at::Tensor per_channel = mean.repeat_interleave(channels / groups, 0);  // [C, K]
     at::Tensor shift = (delta * per_channel).sum(1);
@@ -366,10 +364,20 @@ QuantizedModel quantize_ptq(const Graph& model, const Plan& plan, const Dataset*
   if (need_data) {
     MPQ_CHECK(calibration, "quantization needs calibration data (--data) for activation ranges, ",
               "bias correction, output-aware clipping or multipoint");
+    auto start = std::chrono::steady_clock::now();
     calibrate(g, qm.layers, &stats, *calibration, o);
+    double patch_seconds = 0;
+    for (const auto& s : stats) patch_seconds += s.seconds;
+    log_debug("calibrate: ", seconds_since(start), " s, of which patch statistics ", patch_seconds,
+              " s");
+    for (size_t i = 0; i < stats.size(); ++i)
+      log_debug("  ", qm.layers[i].layer.name, ": ", stats[i].seconds, " s",
+                stats[i].want_gram ? " gram" : "", stats[i].want_square ? " square" : "",
+                stats[i].want_mean ? " mean" : "");
   }
 
   // Weights.
+  auto weights_start = std::chrono::steady_clock::now();
   std::vector<MultipointLayer*> point_layers;
   std::vector<int64_t> budgets;
   std::vector<double> energy;
@@ -409,6 +417,8 @@ QuantizedModel quantize_ptq(const Graph& model, const Plan& plan, const Dataset*
                           .to(w.scalar_type());
     }
   }
+
+  log_debug("weights: ", seconds_since(weights_start), " s");
 
   // Bias correction and activation ranges.
   for (size_t i = 0; i < qm.layers.size(); ++i) {

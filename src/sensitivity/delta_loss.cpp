@@ -83,7 +83,7 @@ at::Tensor run_logits(const Executor& ex, const Batch& b, OutputKind kind) {
 
 // The float pass; with `act`, also the min and max of every layer's input (hooks on a prepared
 // graph's Identity outputs, which leave the logits unchanged).
-FloatPass float_pass(const SensitivityContext& c, const std::vector<Batch>& batches, bool act) {
+FloatPass float_pass(const SensitivityContext& c, const SampleBatches& batches, bool act) {
   FloatPass fp;
   Graph prepared;
   std::unique_ptr<Executor> ex;
@@ -126,7 +126,7 @@ FloatPass float_pass(const SensitivityContext& c, const std::vector<Batch>& batc
 }
 
 // One evaluation of an executor (hooks attached) against the float pass.
-Measure measure(const Executor& ex, const SensitivityContext& c, const std::vector<Batch>& batches,
+Measure measure(const Executor& ex, const SensitivityContext& c, const SampleBatches& batches,
                 const FloatPass& fp) {
   c10::InferenceMode guard;
   Measure m;
@@ -135,7 +135,7 @@ Measure measure(const Executor& ex, const SensitivityContext& c, const std::vect
   double correct = 0;
   int64_t labelled = 0;
   for (size_t k = 0; k < batches.size(); ++k) {
-    const Batch& b = batches[k];
+    const Batch b = batches.read(k);
     at::Tensor z = run_logits(ex, b, m.kind);
     const at::Tensor& ref = fp.logits[k];
     double n = double(b.x.size(0));
@@ -255,7 +255,8 @@ nlohmann::json resumed_done(const ResumeState& resume, const nlohmann::json& ref
 SensitivityResult delta_loss_sensitivity(const SensitivityContext& c) {
   const SensitivityOptions& o = c.options;
   check_data(c, "delta-loss");
-  std::vector<Batch> batches = sensitivity_batches(*c.data, o);
+  SampleBatches batches(*c.data, o,
+                        batch_for_budget(c.graph, *c.data, o, false, 2.0, "delta-loss"));
   const bool act = !o.act_bits.empty();
   FloatPass fp = float_pass(c, batches, act);
   const nlohmann::json reference = reference_json(fp);
@@ -334,7 +335,7 @@ SensitivityResult delta_loss_sensitivity(const SensitivityContext& c) {
 
 struct ConfigMeasurer::State {
   const SensitivityContext& context;
-  std::vector<Batch> batches;
+  SampleBatches batches;
   FloatPass reference;
   UntiedGraph untied;
   std::map<std::string, size_t> by_name;
@@ -343,9 +344,10 @@ struct ConfigMeasurer::State {
 
 ConfigMeasurer::ConfigMeasurer(const SensitivityContext& c) {
   check_data(c, "measuring a configuration");
-  std::vector<Batch> batches = sensitivity_batches(*c.data, c.options);
+  SampleBatches batches(*c.data, c.options,
+                        batch_for_budget(c.graph, *c.data, c.options, false, 2.0, "measuring"));
   FloatPass fp = float_pass(c, batches, /*act=*/false);
-  state_.reset(new State{c, std::move(batches), std::move(fp), untie_weights(c), {}, {}});
+  state_.reset(new State{c, batches, std::move(fp), untie_weights(c), {}, {}});
   for (size_t i = 0; i < c.layers.size(); ++i) state_->by_name[c.layers[i].name] = i;
 }
 

@@ -81,26 +81,37 @@ constexpr double kProbabilityFloor = 1e-12;
 }  // namespace
 
 at::Tensor fisher_targets(OutputKind kind, const at::Tensor& float_output, uint64_t seed,
-                          uint64_t batch) {
+                          uint64_t first_sample) {
   at::NoGradGuard no_grad;
-  at::Generator gen = at::detail::createCPUGenerator(splitmix64(seed ^ splitmix64(batch)));
-  const at::Tensor& y = float_output;
-  const int64_t n = y.size(0);
-  switch (kind) {
-    case OutputKind::kScores:
-      return at::multinomial(at::softmax(y.reshape({n, -1}).to(at::kFloat), 1), 1, false, gen)
-          .squeeze(1)
-          .to(y.device());
-    case OutputKind::kSequence: {
-      // One label per step from that step's probabilities (the output itself).
-      at::Tensor p = y.reshape({-1, y.size(-1)}).to(at::kFloat).clamp_min(0);
-      return at::multinomial(p, 1, false, gen).reshape({n, -1}).to(y.device());
+  const int64_t n = float_output.size(0);
+  std::vector<at::Tensor> rows;
+  for (int64_t i = 0; i < n; ++i) {
+    // Sample i's own generator: the draws do not depend on how samples are batched.
+    at::Generator gen =
+        at::detail::createCPUGenerator(splitmix64(seed ^ splitmix64(first_sample + uint64_t(i))));
+    const at::Tensor y = float_output.narrow(0, i, 1);
+    switch (kind) {
+      case OutputKind::kScores:
+        rows.push_back(
+            at::multinomial(at::softmax(y.reshape({1, -1}).to(at::kFloat), 1), 1, false, gen)
+                .reshape({1}));
+        break;
+      case OutputKind::kSequence: {
+        // One label per step from that step's probabilities (the output itself).
+        at::Tensor p = y.reshape({-1, y.size(-1)}).to(at::kFloat).clamp_min(0);
+        rows.push_back(at::multinomial(p, 1, false, gen).reshape({1, -1}));
+        break;
+      }
+      case OutputKind::kMap:
+      case OutputKind::kEmbedding:
+        rows.push_back(y + at::randn(y.sizes(), gen, y.options()));
+        break;
+      default:
+        MPQ_ASSERT(false, "output kind ", int(kind), " has no Fisher targets");
     }
-    case OutputKind::kMap:
-    case OutputKind::kEmbedding:
-      return y + at::randn(y.sizes(), gen, y.options());
   }
-  MPQ_ASSERT(false, "output kind ", int(kind), " has no Fisher targets");
+  if (rows.empty()) return {};
+  return at::cat(rows, 0).to(float_output.device());
 }
 
 at::Tensor fisher_loss(OutputKind kind, const at::Tensor& output, const at::Tensor& targets) {
@@ -163,7 +174,7 @@ SensitivityResult fisher_sensitivity(const SensitivityContext& c) {
     });
   }
 
-  std::vector<Batch> batches = sensitivity_batches(*c.data, o);
+  SampleBatches batches(*c.data, o, batch_for_budget(g, *c.data, o, true, 1.2, "fisher"));
   std::vector<std::vector<Sums>> sums(nl, std::vector<Sums>(nb));
   int64_t n = 0;
   size_t first = 0;
@@ -174,7 +185,7 @@ SensitivityResult fisher_sensitivity(const SensitivityContext& c) {
                            {"label_free", o.label_free},
                            {"output", o.output},
                            {"samples", std::min<int64_t>(o.samples, c.data->size())},
-                           {"batch_size", o.batch_size}};
+                           {"batch_size", batches.batch_size()}};
   if (!c.resume.state.is_null()) {
     const nlohmann::json& s = c.resume.state;
     MPQ_CHECK(s.is_object() && s.value("header", nlohmann::json()) == header,
@@ -193,7 +204,7 @@ SensitivityResult fisher_sensitivity(const SensitivityContext& c) {
     progress->advance(int64_t(first));
   }
   for (size_t bi = first; bi < batches.size(); ++bi) {
-    const Batch& batch = batches[bi];
+    const Batch batch = batches.read(bi);
     const int64_t size = batch.x.size(0);
     std::vector<at::Tensor> grads(nl);
     {
@@ -204,7 +215,8 @@ SensitivityResult fisher_sensitivity(const SensitivityContext& c) {
       at::Tensor loss;
       if (o.label_free) {
         // The true Fisher: targets drawn from the float model's own predictive distribution.
-        loss = fisher_loss(kind, logits, fisher_targets(kind, logits.detach(), o.seed, bi));
+        loss = fisher_loss(kind, logits,
+                           fisher_targets(kind, logits.detach(), o.seed, batches.first_sample(bi)));
       } else {
         loss = at::cross_entropy_loss(logits.reshape({size, -1}), batch.y, {}, at::Reduction::Sum);
       }

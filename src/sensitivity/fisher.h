@@ -19,10 +19,12 @@ namespace mpq {
 
 SensitivityResult fisher_sensitivity(const SensitivityContext& context);
 
-// The label-free targets of batch `batch` (seeded by seed and batch), drawn from the float
-// model's output `float_output`: labels [N], per-step labels [N, T], or y_float + noise.
+// The label-free targets of a batch whose samples are first_sample, first_sample + 1, ... of the
+// seeded order (each drawn from its own generator, seeded by seed and its position, so batching
+// does not change them), from the float model's output `float_output`: labels [N], per-step
+// labels [N, T], or y_float + noise.
 at::Tensor fisher_targets(OutputKind kind, const at::Tensor& float_output, uint64_t seed,
-                          uint64_t batch);
+                          uint64_t first_sample);
 // The sum over the batch of the per-sample losses above. Example:
 //   fisher_loss(kind, y, fisher_targets(kind, y.detach(), seed, 0)).backward();
 at::Tensor fisher_loss(OutputKind kind, const at::Tensor& output, const at::Tensor& targets);

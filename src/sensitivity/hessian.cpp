@@ -157,12 +157,6 @@ class HessianEngine {
   std::vector<at::Tensor> grads_;   // per weight, with their graph
 };
 
-int64_t total_samples(const std::vector<Batch>& batches) {
-  int64_t n = 0;
-  for (const auto& b : batches) n += b.x.size(0);
-  return n;
-}
-
 // Mean and standard error of the mean of column k of values[probe][k]; one probe: error 0.
 std::pair<double, double> column_stats(const std::vector<std::vector<double>>& values, size_t k) {
   double n = double(values.size()), mean = 0, ss = 0;
@@ -214,8 +208,8 @@ SensitivityResult hessian_sensitivity(const SensitivityContext& c) {
   auto start = Clock::now();
   Weights weights = distinct_weights(c);
   const size_t nw = weights.names.size();
-  std::vector<Batch> batches = sensitivity_batches(*c.data, o);
-  const int64_t n = total_samples(batches);
+  SampleBatches batches(*c.data, o, batch_for_budget(c.graph, *c.data, o, true, 2.5, "hessian"));
+  const int64_t n = batches.samples();
 
   // values[p][k] = v_k^T (H v)_k of probe p for weight k, H the Hessian of the mean loss.
   std::vector<std::vector<double>> values;
@@ -379,8 +373,9 @@ HessianProduct hessian_vector_product(const SensitivityContext& c,
   }
   HessianProduct result;
   result.hv.resize(probe.size());
-  std::vector<Batch> batches = sensitivity_batches(*c.data, c.options);
-  const int64_t n = total_samples(batches);
+  SampleBatches batches(*c.data, c.options,
+                        batch_for_budget(c.graph, *c.data, c.options, true, 2.5, "hessian"));
+  const int64_t n = batches.samples();
   std::vector<at::Tensor> sum(nw);
   HessianEngine engine(c, weights, active);
   for (const Batch& batch : batches) {

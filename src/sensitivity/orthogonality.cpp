@@ -78,7 +78,7 @@ SensitivityResult orthogonality_sensitivity(const SensitivityContext& c) {
   // of samples, so splitting the batch would mean holding every layer's features at once.
   SensitivityOptions one_batch = o;
   one_batch.batch_size = n;
-  std::vector<Batch> batches = sensitivity_batches(*c.data, one_batch);
+  SampleBatches batches(*c.data, one_batch);
   MPQ_ASSERT(batches.size() == 1, "expected one batch, found ", batches.size());
 
   const size_t count = c.layers.size();
@@ -93,7 +93,7 @@ SensitivityResult orthogonality_sensitivity(const SensitivityContext& c) {
   }
   {
     c10::InferenceMode guard;
-    ex.run({batches[0].x});
+    ex.run({batches.read(0).x});
   }
   for (size_t i = 0; i < count; ++i) {
     MPQ_ASSERT(grams[i].defined(), "layer '", c.layers[i].name, "': output not computed");

@@ -8,7 +8,9 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/log.h"
 #include "exec/executor.h"
+#include "exec/runtime.h"
 #include "onnx/passes/fold_batchnorm.h"
 #include "quant/patches.h"
 #include "quant/scheme.h"
@@ -146,16 +148,31 @@ OutputKind options_output_kind(const SensitivityOptions& o) {
   return find_output_kind(o.output);
 }
 
-std::vector<Batch> sensitivity_batches(const Dataset& data, const SensitivityOptions& o) {
+SampleBatches::SampleBatches(const Dataset& data, const SensitivityOptions& o, int64_t batch_size)
+    : data_(data), batch_(std::max<int64_t>(1, batch_size > 0 ? batch_size : o.batch_size)) {
   int64_t n = std::min<int64_t>(o.samples, data.size());
-  std::vector<int64_t> order = random_permutation(data.size(), o.seed);
-  order.resize(size_t(n));
-  std::vector<Batch> batches;
-  for (int64_t start = 0; start < n; start += o.batch_size) {
-    int64_t end = std::min(n, start + o.batch_size);
-    batches.push_back(data.read(std::vector<int64_t>(order.begin() + start, order.begin() + end)));
-  }
-  return batches;
+  order_ = random_permutation(data.size(), o.seed);
+  order_.resize(size_t(std::max<int64_t>(0, n)));
+}
+
+Batch SampleBatches::read(size_t index) const {
+  MPQ_ASSERT(index < size(), "batch ", index, " of ", size());
+  int64_t start = first_sample(index), end = std::min(samples(), start + batch_);
+  return data_.read(std::vector<int64_t>(order_.begin() + start, order_.begin() + end));
+}
+
+int64_t batch_for_budget(const Graph& graph, const Dataset& data, const SensitivityOptions& o,
+                         bool backward, double keep, const char* metric) {
+  if (data.size() == 0) return o.batch_size;
+  Executor::Footprint f = Executor(graph).footprint({data.read({0}).x});
+  double bytes = keep * double(backward ? f.total : f.peak);
+  int64_t batch = batch_within(int64_t(bytes), activation_budget(), o.batch_size);
+  if (batch < o.batch_size)
+    log_info(metric, ": batches of ", batch, " samples (", int64_t(bytes) >> 20,
+             " MiB per sample; --memory ", activation_budget() >> 20, " MiB)");
+  for (const auto& [size, name] : f.largest)
+    log_debug("  value '", name, "': ", size >> 10, " KiB");
+  return batch;
 }
 
 nlohmann::json options_json(const SensitivityOptions& o, int64_t samples) {

@@ -124,8 +124,49 @@ at::Tensor sensitivity_loss(const at::Tensor& logits, const at::Tensor& labels,
 // The resolved kind of a context's options (after make_context).
 OutputKind options_output_kind(const SensitivityOptions& options);
 
-// The first min(options.samples, data.size()) samples in a seeded order, in batches.
-std::vector<Batch> sensitivity_batches(const Dataset& data, const SensitivityOptions& options);
+// The first min(options.samples, data.size()) samples in a seeded order, in batches of
+// `batch_size` samples (0: options.batch_size) read when asked for, so memory holds one batch
+// whatever the number of samples. Which samples are read does not depend on the batch size.
+// Example: for (const Batch& b : SampleBatches(data, options)) ...
+class SampleBatches {
+ public:
+  SampleBatches(const Dataset& data, const SensitivityOptions& options, int64_t batch_size = 0);
+  size_t size() const { return size_t((samples() + batch_ - 1) / batch_); }
+  int64_t samples() const { return int64_t(order_.size()); }
+  int64_t batch_size() const { return batch_; }
+  Batch read(size_t index) const;
+  // Position of the first sample of batch `index` in the seeded order.
+  int64_t first_sample(size_t index) const { return int64_t(index) * batch_; }
+
+  class iterator {
+   public:
+    iterator(const SampleBatches* b, size_t i) : b_(b), i_(i) {}
+    Batch operator*() const { return b_->read(i_); }
+    iterator& operator++() {
+      ++i_;
+      return *this;
+    }
+    bool operator!=(const iterator& o) const { return i_ != o.i_; }
+
+   private:
+    const SampleBatches* b_;
+    size_t i_;
+  };
+  iterator begin() const { return {this, 0}; }
+  iterator end() const { return {this, size()}; }
+
+ private:
+  const Dataset& data_;
+  std::vector<int64_t> order_;
+  int64_t batch_;
+};
+
+// The samples per batch of a pass that holds `keep` times a sample's activations
+// (Executor::footprint on the data's first sample: its total, every node output, for a pass with a
+// backward; its peak for a pass without): options.batch_size, or fewer where the activation budget
+// (exec/runtime.h) needs it. Logged when it shrinks.
+int64_t batch_for_budget(const Graph& graph, const Dataset& data, const SensitivityOptions& options,
+                         bool backward, double keep, const char* metric);
 
 // One row per metric.
 struct MetricInfo {

@@ -47,7 +47,7 @@ Direct evaluate(const SensitivityContext& c, const Executor& model, const Execut
   c10::InferenceMode guard;
   Direct d;
   int64_t n = 0;
-  for (const Batch& b : sensitivity_batches(*c.data, c.options)) {
+  for (const Batch& b : SampleBatches(*c.data, c.options)) {
     at::Tensor z = model.run({b.x})[0], ref = reference.run({b.x})[0];
     d.loss += sensitivity_loss(z, b.y, ref, c.options.label_free).item<double>() * b.x.size(0);
     at::Tensor logp = at::log_softmax(z, 1), ref_logp = at::log_softmax(ref, 1);
@@ -185,7 +185,7 @@ TEST_F(DeltaLoss, ActivationBitsQuantizeOneLayersInputOnly) {
   }
   // The first layer reads the model's input: quantize it by hand and compare.
   {
-    std::vector<Batch> batches = sensitivity_batches(*data_, o);
+    SampleBatches batches(*data_, o);
     double lo = 0, hi = 0;
     for (const Batch& b : batches) {
       lo = std::min(lo, b.x.min().item<double>());

@@ -59,7 +59,7 @@ std::vector<at::Tensor> gradient(const SensitivityContext& c, const SensitivityC
     at::Tensor leaf = leaves.back();
     ex.set_weight_hook(l.weight, [leaf](const std::string&, const at::Tensor&) { return leaf; });
   }
-  std::vector<Batch> batches = sensitivity_batches(*c.data, c.options);
+  SampleBatches batches(*c.data, c.options);
   std::vector<at::Tensor> sum;
   for (const auto& l : leaves) sum.push_back(at::zeros_like(l));
   for (const Batch& b : batches) {

@@ -140,7 +140,7 @@ TEST_F(OrthogonalityModel, OrmIsCkaOfTheLayerOutputs) {
   // Capture every layer's output on the same batch with hooks of our own.
   SensitivityOptions one = options_;
   one.batch_size = options_.samples;
-  std::vector<Batch> batches = sensitivity_batches(*data_, one);
+  SampleBatches batches(*data_, one);
   ASSERT_EQ(batches.size(), 1u);
   std::vector<at::Tensor> outputs(context_.layers.size());
   Executor ex(context_.graph);
@@ -153,7 +153,7 @@ TEST_F(OrthogonalityModel, OrmIsCkaOfTheLayerOutputs) {
   }
   {
     c10::InferenceMode guard;
-    ex.run({batches[0].x});
+    ex.run({batches.read(0).x});
   }
   auto m = orm();
   for (size_t i = 0; i < outputs.size(); ++i) {
