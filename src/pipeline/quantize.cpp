@@ -17,6 +17,7 @@
 #include "core/int8_format.h"
 #include "core/log.h"
 #include "exec/executor.h"
+#include "exec/runtime.h"
 #include "onnx/io.h"
 #include "onnx/passes/fold_batchnorm.h"
 #include "pipeline/inspect.h"
@@ -195,10 +196,24 @@ QuantizeResult run_quantize(const Graph& model, const Plan& plan, const Dataset*
                             const PtqOptions& ptq, const QdqOptions& qdq,
                             const std::string& output) {
   auto start = std::chrono::steady_clock::now();
-  QuantizeResult r;
   check_exportable(model);  // before calibration
   const Int8Format format = resolve_int8_format(qdq.int8_format, host_cpu(), "--int8");
-  r.model = quantize_ptq(model, apply_int8_format(plan, format), calibration, ptq);
+  QuantizeResult r = export_quantized(
+      model, quantize_ptq(model, apply_int8_format(plan, format), calibration, ptq), qdq, output);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return r;
+}
+
+Plan int8_plan(const Plan& plan, const QdqOptions& qdq) {
+  return apply_int8_format(plan, resolve_int8_format(qdq.int8_format, host_cpu(), "--int8"));
+}
+
+QuantizeResult export_quantized(const Graph& model, QuantizedModel quantized, const QdqOptions& qdq,
+                                const std::string& output) {
+  auto start = std::chrono::steady_clock::now();
+  QuantizeResult r;
+  const Int8Format format = resolve_int8_format(qdq.int8_format, host_cpu(), "--int8");
+  r.model = std::move(quantized);
   r.int8_format = int8_format_info(format).name;
   if (qdq.int8_format == "auto") r.int8_reason = "auto: " + auto_int8_reason(host_cpu());
   Graph q = export_qdq(r.model, qdq, &r.sizes);
@@ -341,7 +356,11 @@ VerifyResult verify_model(const std::string& path, const Dataset& data,
   double worst = -1;
   at::Tensor worst_batch;  // the inputs whose outputs differed most, for the per-layer comparison
   int64_t n = std::min(options.samples, data.size());
-  DataLoader loader(data, std::min(options.batch_size, n));
+  // Batches within the activation budget: mpq's run of the QDQ graph, and ONNX Runtime's of the
+  // same batch beside it (taken as about as large).
+  const int64_t batch = batch_within(3 * ex.footprint({data.read({0}).x}).peak, activation_budget(),
+                                     std::min(options.batch_size, n));
+  DataLoader loader(data, batch);
   Progress progress("verify", n);
   c10::InferenceMode inference;
   Batch b;

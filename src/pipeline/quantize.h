@@ -44,6 +44,13 @@ struct QuantizeResult {
 QuantizeResult run_quantize(const Graph& model, const Plan& plan, const Dataset* calibration,
                             const PtqOptions& ptq, const QdqOptions& qdq,
                             const std::string& output);
+// The integer-type adjustment run_quantize applies to a plan (apply_int8_format with qdq's
+// --int8 choice), for plans quantized elsewhere (a kept calibration).
+Plan int8_plan(const Plan& plan, const QdqOptions& qdq);
+// The export half of run_quantize, for a model quantized elsewhere (PtqCalibration::quantize of
+// an int8_plan): the QDQ file (written unless `output` is empty), its sizes and BitOps.
+QuantizeResult export_quantized(const Graph& model, QuantizedModel quantized, const QdqOptions& qdq,
+                                const std::string& output);
 // A quantized model run in mpq's executor with its static quantizers (simulate.h) over `data`;
 // `reference` as in evaluate(). Example: evaluate_simulated(q.model, "q", *data, {}, nullptr).
 EvalResult evaluate_simulated(const QuantizedModel& model, const std::string& label,
@@ -59,7 +66,7 @@ std::string format_text(const QuantizeResult& result);
 
 struct VerifyOptions {
   int64_t samples = 1000;
-  int64_t batch_size = 500;  // samples per ONNX Runtime call
+  int64_t batch_size = 500;  // samples per ONNX Runtime call at most (fewer within --memory)
   // The bounds an output must keep: max |ORT - mpq| / max |ORT| and, for class scores, top-1
   // agreement. Beyond them verify compares every quantized layer to name where ONNX Runtime's
   // kernels first compute something else than the simulation.

@@ -341,14 +341,35 @@ RunSummary run_pipeline(const std::string& model_path, const Dataset& calibratio
   if (multipoint) baseline.extra_points = 0;
   if (multipoint) baseline.method = "mse";
   run["uniform"] = nlohmann::json::array();
+  auto uniform = [&](int b, int a) {
+    Plan u = uniform_plan(model, b, a);
+    for (auto& l : u.layers) {
+      const LayerPlan* p = search.plan.find(l.name);
+      if (p) l.weight.scheme = p->weight.scheme;
+    }
+    return u;
+  };
+  // The uniform baselines share one calibration (equal to calibrating each, ptq_test).
+  std::unique_ptr<PtqCalibration> kept;
+  if (baseline.method != "multipoint" && !o.uniform_bits.empty()) {
+    const std::string observer = !baseline.observer.empty() ? baseline.observer
+                                 : baseline.method == "rtn" ? "minmax"
+                                                            : "mse";
+    kept = std::make_unique<PtqCalibration>(
+        model, int8_plan(uniform(8, 8), o.qdq), calibration, baseline,
+        std::vector<ObserverSetting>{{observer, baseline.observer_options}});
+  }
+  const std::string weight_scale = !baseline.weight_scale.method.empty()
+                                       ? baseline.weight_scale.method
+                                   : baseline.method == "rtn" ? "maxabs"
+                                                              : "mse";
   for (int b : o.uniform_bits) {
     for (int a : o.uniform_act_bits) {
-      Plan u = uniform_plan(model, b, a);
-      for (auto& l : u.layers) {
-        const LayerPlan* p = search.plan.find(l.name);
-        if (p) l.weight.scheme = p->weight.scheme;
-      }
-      QuantizeResult q = run_quantize(model, u, &calibration, baseline, o.qdq, "");
+      Plan u = uniform(b, a);
+      QuantizeResult q =
+          kept ? export_quantized(model, kept->quantize(int8_plan(u, o.qdq), weight_scale, 0),
+                                  o.qdq, "")
+               : run_quantize(model, u, &calibration, baseline, o.qdq, "");
       nlohmann::json m = measures(q, evaluate_config(q));
       m["weight_bits"] = b;
       m["act_bits"] = a;
