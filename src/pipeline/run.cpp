@@ -352,17 +352,11 @@ RunSummary run_pipeline(const std::string& model_path, const Dataset& calibratio
   // The uniform baselines share one calibration (equal to calibrating each, ptq_test).
   std::unique_ptr<PtqCalibration> kept;
   if (baseline.method != "multipoint" && !o.uniform_bits.empty()) {
-    const std::string observer = !baseline.observer.empty() ? baseline.observer
-                                 : baseline.method == "rtn" ? "minmax"
-                                                            : "mse";
     kept = std::make_unique<PtqCalibration>(
         model, int8_plan(uniform(8, 8), o.qdq), calibration, baseline,
-        std::vector<ObserverSetting>{{observer, baseline.observer_options}});
+        std::vector<ObserverSetting>{{observer_for(baseline), baseline.observer_options}});
   }
-  const std::string weight_scale = !baseline.weight_scale.method.empty()
-                                       ? baseline.weight_scale.method
-                                   : baseline.method == "rtn" ? "maxabs"
-                                                              : "mse";
+  const std::string weight_scale = weight_scale_method(baseline);
   for (int b : o.uniform_bits) {
     for (int a : o.uniform_act_bits) {
       Plan u = uniform(b, a);

@@ -40,11 +40,6 @@ double attr_float(const Node& n, const char* name, double fallback) {
   return it == n.attrs.end() ? fallback : it->second.f;
 }
 
-std::string observer_for(const PtqOptions& o) {
-  if (!o.observer.empty()) return o.observer;
-  return o.method == "rtn" ? "minmax" : "mse";
-}
-
 void calibrate(const Graph& g, const std::vector<QuantizedLayer>& layers,
                std::vector<LayerStats>* stats, const Dataset& data, const PtqOptions& o) {
   MPQ_CHECK(g.inputs.size() == 1, g.source, ": calibration feeds one input; the model has ",
@@ -150,11 +145,6 @@ bool correct_bias(Graph* g, QuantizedLayer* ql, const at::Tensor& shift, bool ap
   return false;
 }
 
-std::string weight_scale_method(const PtqOptions& o) {
-  if (!o.weight_scale.method.empty()) return o.weight_scale.method;
-  return o.method == "rtn" ? "maxabs" : "mse";
-}
-
 // The layer's input second moment G (or covariance, when centered), float [groups, K, K];
 // undefined without statistics.
 at::Tensor layer_gram(const LayerStats& s) {
@@ -204,6 +194,16 @@ void quantize_weight(const Graph& g, QuantizedLayer* ql, const LayerStats& s, co
 }
 
 }  // namespace
+
+std::string observer_for(const PtqOptions& o) {
+  if (!o.observer.empty()) return o.observer;
+  return o.method == "rtn" ? "minmax" : "mse";
+}
+
+std::string weight_scale_method(const PtqOptions& o) {
+  if (!o.weight_scale.method.empty()) return o.weight_scale.method;
+  return o.method == "rtn" ? "maxabs" : "mse";
+}
 
 const std::vector<std::string>& ptq_methods() {
   static const std::vector<std::string> kMethods = {"rtn", "mse", "multipoint"};

@@ -110,6 +110,11 @@ struct ObserverSetting {
   ObserverOptions options;
 };
 
+// The activation observer and the weight scale method the options resolve to ("" = the
+// method's default: minmax / maxabs for rtn, mse otherwise).
+std::string observer_for(const PtqOptions& options);
+std::string weight_scale_method(const PtqOptions& options);
+
 class PtqCalibration {
  public:
   // `options`: calibration samples, batch size, seed, bias correction, clip error; method rtn or
